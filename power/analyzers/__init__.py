@@ -1,0 +1,1 @@
+"""Instrument drivers, one module per family; importing this package registers them all."""
