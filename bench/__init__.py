@@ -1,0 +1,1 @@
+"""Benchmarks that print figures as JSON lines; not part of the test run."""
