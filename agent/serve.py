@@ -25,6 +25,7 @@ from agent.job import job_from_dict
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 CANCEL_GRACE_S = 10.0
+EXIT_GRACE_S = 5.0
 MAX_EVENTS_BYTES = 1 << 20
 
 _STATE_BY_RESULT = {
@@ -102,8 +103,13 @@ class Server:
         if not os.path.isdir(folder):
             raise BadInput(f"no run {run_id} in {self.root}")
         child = self.children.get(run_id)
-        exit_code = child.poll() if child is not None else None
         result = _read_json(os.path.join(folder, "result.json"))
+        exit_code = None
+        if child is not None:
+            try:  # result.json is the worker's last act: once it is there, the exit is moments away
+                exit_code = child.wait(timeout=EXIT_GRACE_S) if result is not None else child.poll()
+            except subprocess.TimeoutExpired:
+                exit_code = None
         if result is not None:
             state = _STATE_BY_RESULT.get(result.get("status"), protocol.STATE_FAILED)
         elif self._alive(folder):

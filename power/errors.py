@@ -30,3 +30,7 @@ class InstrumentError(PowerError):
 
 class FileFormatError(PowerError):
     """A power file (spl.txt, samples.csv) is malformed; the message names the line."""
+
+
+class CommandRejected(PowerError):
+    """The instrument (or PTDaemon) refused a command, e.g. an 'Error' reply to a range setting."""

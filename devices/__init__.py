@@ -1,0 +1,1 @@
+"""What a device is: the inventory, ~/.ssh/config aliases, and board profiles (linux, jetson, raspberrypi)."""

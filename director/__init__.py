@@ -1,0 +1,1 @@
+"""The host side: transports, agent deployment, clock sync, the measured session, results, the CLI."""

@@ -1,0 +1,94 @@
+"""A run's folder on the director: run.json, samples.csv, plot.png, and per pass LoadGen's logs and spl.txt.
+
+spl.txt rows are the analyzer's samples during the pass, stamped in the DEVICE's clock (host stamp
++ measured offset), so that they and LoadGen's power_begin/power_end share one time base exactly
+as the MLPerf checker assumes; run.json records the offset used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any, Dict, Iterable, Sequence
+
+from power.sample import Sample
+from power.spl import record_from_sample, write_spl
+
+SPL_MARGIN_NS = 2_000_000_000  # samples this long before and after a pass go into its spl.txt too
+
+
+def write_json(path: str, data: Dict[str, Any]) -> None:
+    """Write JSON atomically, so a reader never sees half a run.json."""
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, sort_keys=True, default=_jsonable)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "value"):  # enums
+        return value.value
+    raise TypeError(f"not JSON serialisable: {value!r}")
+
+
+def write_pass_spl(
+    path: str, samples: Iterable[Sample], start_ns: int, end_ns: int, offset_ns: int, mark: str
+) -> int:
+    """spl.txt of one pass (host times start_ns..end_ns, with margins); returns the row count."""
+    rows = []
+    for sample in samples:
+        if start_ns - SPL_MARGIN_NS <= sample.t_end_ns <= end_ns + SPL_MARGIN_NS:
+            shifted = dataclasses.replace(sample, t_end_ns=sample.t_end_ns + offset_ns)
+            rows.append(record_from_sample(shifted, mark))
+    write_spl(path, rows)
+    return len(rows)
+
+
+def sanitize(value: Any) -> Any:
+    """NaN and infinities become None, so run.json is strict JSON."""
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else None
+    if isinstance(value, dict):
+        return {k: sanitize(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [sanitize(v) for v in value]
+    return value
+
+
+def summary_row(run: Dict[str, Any]) -> Dict[str, Any]:
+    """The results-database row of a run (see director.store.COLUMNS)."""
+    testing = (run.get("passes") or {}).get("run_1") or {}
+    figures = testing.get("figures") or {}
+    agent = testing.get("agent") or {}
+    latency = agent.get("latency_ns") or {}
+    return {
+        "run_id": run["run_id"],
+        "started_ns": run["started_ns"],
+        "device": run["device"]["name"],
+        "model": os.path.basename(run["model"]["path"]),
+        "model_sha256": run["model"].get("sha256"),
+        "runtime": (agent.get("versions") or {}).get("runtime"),
+        "scenario": run["scenario"],
+        "mode": run["mode"],
+        "power_mode": run.get("power_mode"),
+        "status": run["status"],
+        "conformant": run.get("conformant"),
+        "avg_power_w": figures.get("average_w"),
+        "energy_j": figures.get("energy_j"),
+        "energy_per_query_mj": figures.get("energy_per_query_mj"),
+        "samples_per_j": figures.get("samples_per_j"),
+        "idle_power_w": (run.get("idle") or {}).get("average_w"),
+        "p90_latency_ns": latency.get("p90"),
+        "qps": agent.get("qps"),
+        "samples_per_s": agent.get("samples_per_s"),
+        "folder": run["folder"],
+    }
+
+
+def plot_run(path: str, samples: Sequence[Sample], windows: Sequence[tuple], idle_w: Any, title: str) -> None:
+    """Draw plot.png (see director.plot)."""
+    from director.plot import plot_trace
+
+    plot_trace(path, samples, windows, idle_w, title)

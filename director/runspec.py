@@ -1,0 +1,117 @@
+"""What one `director run` asks for: the device, the analyzer, the model and job, and the session's phases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+from director.errors import BadInput
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Inputs of one measured session. Durations in s; ranges (V, A) fix the testing ranges.
+
+    ranging=False or explicit ranges skip the ranging pass; such a run is marked as not
+    MLPerf-conformant (so is the `quick` profile). settle_s waits before the idle baseline and,
+    with max_temp_c, also until the device is cooler than that.
+    """
+
+    device: str
+    model: str
+    scenario: str = "SingleStream"
+    analyzer: Optional[str] = None
+    mode: str = "performance"
+    runtime: str = "auto"
+    threads: Optional[int] = None
+    profile: str = "quick"
+    loadgen_model: str = "resnet50"
+    settings: Mapping[str, float] = field(default_factory=dict)
+    dataset: Mapping[str, Any] = field(default_factory=lambda: {"kind": "synthetic", "count": 1024, "seed": 0})
+    batch_size: int = 32
+    backend_options: Mapping[str, Any] = field(default_factory=dict)
+    calibration_s: float = 1.0
+    telemetry_interval_s: float = 0.5
+    ranging: bool = True
+    ranges: Optional[Tuple[float, float]] = None
+    current_floor_a: float = 0.0
+    settle_s: float = 2.0
+    max_temp_c: Optional[float] = None
+    settle_timeout_s: float = 600.0
+    idle_s: float = 3.0
+    power_mode: Optional[str] = None
+    clock_pings: int = 40
+    clock_warn_ms: float = 5.0
+    clock_fail_ms: float = 50.0
+    results: str = "results"
+    database: Optional[str] = None
+    label: str = ""
+    inventory: Optional[str] = None
+    trust_host: bool = False
+    replace_host_key: bool = False
+    known_hosts: Optional[str] = None
+    reboot_timeout_s: float = 300.0
+
+    @property
+    def conformant(self) -> bool:
+        """Whether the session follows the MLPerf power flow: ranging then testing, rule durations."""
+        return self.ranging and self.ranges is None and self.profile == "mlperf" and not self.settings_shorten
+
+    @property
+    def settings_shorten(self) -> bool:
+        """True when explicit settings cut durations or query counts below the rules."""
+        return any(key in self.settings for key in ("min_duration", "min_query_count", "max_duration", "max_query_count"))
+
+    @property
+    def passes(self) -> Tuple[str, ...]:
+        """The LoadGen passes of the session, in order (MLPerf's folder names)."""
+        return ("ranging", "run_1") if self.ranging and self.ranges is None else ("run_1",)
+
+    def job(self, model_path: str, dataset: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+        """The agent job for one pass, with the model at its path on the device."""
+        return {
+            "model": model_path,
+            "scenario": self.scenario,
+            "mode": self.mode,
+            "backend": self.runtime,
+            "threads": self.threads,
+            "backend_options": dict(self.backend_options),
+            "loadgen_model": self.loadgen_model,
+            "profile": self.profile,
+            "settings": dict(self.settings),
+            "dataset": dict(dataset if dataset is not None else self.dataset),
+            "batch_size": self.batch_size,
+            "calibration_s": self.calibration_s,
+            "telemetry_interval_s": self.telemetry_interval_s,
+        }
+
+    def expected_pass_s(self) -> float:
+        """A rough length of one pass, for the ETA: calibration + min_duration + start-up."""
+        default_ms = 600_000 if self.profile == "mlperf" else 10_000
+        return self.calibration_s + float(self.settings.get("min_duration", default_ms)) / 1000 + 3.0
+
+    def expected_s(self) -> float:
+        """A rough length of the whole session, for the ETA."""
+        return self.settle_s + self.idle_s + len(self.passes) * self.expected_pass_s() + 5.0
+
+
+def parse_ranges(text: str) -> Tuple[float, float]:
+    """'300,0.5' -> (300.0 V, 0.5 A)."""
+    try:
+        volts, amps = (float(part) for part in text.split(","))
+    except ValueError:
+        raise BadInput(f"--ranges wants VOLTS,AMPS such as 300,0.5 (got {text!r})") from None
+    if volts <= 0 or amps <= 0:
+        raise BadInput(f"--ranges must be positive (got {text!r})")
+    return volts, amps
+
+
+def parse_setting(text: str) -> Tuple[str, float]:
+    """'min_duration=2000' -> ('min_duration', 2000.0)."""
+    key, sep, value = text.partition("=")
+    try:
+        if not sep:
+            raise ValueError
+        return key.strip(), float(value)
+    except ValueError:
+        raise BadInput(f"--setting wants KEY=NUMBER such as min_duration=60000 (got {text!r})") from None

@@ -1,0 +1,376 @@
+"""The measured session, the one state machine that touches both the device and the analyzer.
+
+preflight (device facts, analyzer identity, clocks) → settle → idle baseline → ranging pass on
+auto ranges → testing pass on the ranges chosen from ranging → clocks again → figures, checks,
+the result folder and a database row. The analyzer streams the whole time from its own thread,
+every sample flushed to samples.csv as it arrives; run.json is written however the session ends,
+so nothing already measured is lost. A failed session stays failed, with its reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional
+
+from devices.errors import DeviceError
+from devices.inventory import Device, load_inventory
+from devices.profiles import profile_for
+from director import clocksync
+from director.agent_client import AgentClient
+from director.deploy import check_device, deploy_agent, describe_missing
+from director.errors import BadInput, DirectorError
+from director.figures import PassFigures, all_checks, check_json, idle_power, official_check, pass_figures, power_consistency
+from director.local import LocalTransport
+from director.passes import PassOutcome, fetch_pass_files, file_sha256, run_pass, stage_model
+from director.power_setup import OpenAnalyzer, describe, open_bound_analyzer
+from director.resultdir import plot_run, sanitize, summary_row, write_json, write_pass_spl
+from director.runspec import RunSpec
+from director.ssh import SSHTransport
+from director.store import open_store
+from director.transport import Transport
+from power.analyzer import AUTO
+from power.checks import Check, CheckStatus, worst
+from power.errors import PowerError
+from power.monitor import PowerMonitor
+from power.ranging import choose_ranges
+
+log = logging.getLogger(__name__)
+
+REBOOT_POLL_S = 2.0
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the session is doing now, for a display: phase, times (s), the latest wall power (W)."""
+
+    phase: str
+    elapsed_s: float
+    eta_s: Optional[float]
+    live_w: Optional[float]
+    detail: str = ""
+
+
+class Session:
+    """Runs one RunSpec end to end; run() returns run.json's content."""
+
+    def __init__(self, spec: RunSpec, on_progress: Optional[Callable[[Progress], None]] = None) -> None:
+        self.spec = spec
+        self.on_progress = on_progress or (lambda progress: None)
+        self.started_ns = time.time_ns()
+        self._t0 = time.monotonic()
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(self.started_ns / 1e9))
+        self.run_id = f"{stamp}-{spec.device}-{spec.scenario}-{secrets.token_hex(2)}"
+        self.folder = os.path.abspath(os.path.join(spec.results, self.run_id))
+        self.phase = "starting"
+        self.checks: List[Check] = []
+        self.record: Dict[str, Any] = {}
+        self.monitor: Optional[PowerMonitor] = None
+        self._analyzer: Optional[OpenAnalyzer] = None
+        self._transport: Optional[Transport] = None
+        self._client: Optional[AgentClient] = None
+
+    # -- progress ---------------------------------------------------------------------------------
+    def _progress(self, phase: Optional[str] = None, detail: str = "") -> None:
+        if phase:
+            self.phase = phase
+            log.info("%s: %s %s", self.run_id, phase, detail)
+        elapsed = time.monotonic() - self._t0
+        live = None
+        if self.monitor is not None and self.monitor.latest() is not None:
+            live = self.monitor.latest_w
+        self.on_progress(Progress(self.phase, elapsed, max(0.0, self.spec.expected_s() - elapsed), live, detail))
+
+    def _wait(self, seconds: float, detail: str = "") -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+            self._progress(detail=detail)
+
+    # -- the session ------------------------------------------------------------------------------
+    def run(self) -> Dict[str, Any]:
+        """Run the session; always writes run.json once started; raises when it failed.
+
+        Bad input (an unknown device or analyzer, a missing model) is refused before anything
+        starts, and leaves no result folder behind.
+        """
+        spec = self.spec
+        inventory = load_inventory(spec.inventory)
+        self.device = inventory.get(spec.device)
+        self.binding = inventory.analyzer(spec.analyzer) if spec.analyzer else self.device.analyzer
+        if self.binding is None:
+            raise BadInput(f"device {self.device.name} has no analyzer; give one with --analyzer (e.g. sim)")
+        if not os.path.isfile(spec.model):
+            raise BadInput(f"model not found: {spec.model}")
+        try:
+            os.makedirs(self.folder)
+        except OSError as e:
+            raise BadInput(f"cannot create the result folder {self.folder}: {e.strerror or e}") from e
+        self.record = {
+            "run_id": self.run_id,
+            "started_ns": self.started_ns,
+            "folder": self.folder,
+            "scenario": spec.scenario,
+            "mode": spec.mode,
+            "label": spec.label,
+            "spec": sanitize(dict(spec.__dict__)),
+            "conformant": spec.conformant,
+            "power_mode": spec.power_mode,
+            "passes": {},
+            "status": "running",
+        }
+        error: Optional[BaseException] = None
+        try:
+            self._run()
+        except (DirectorError, DeviceError, PowerError, KeyboardInterrupt) as e:
+            error = e
+            self.record["status"] = "failed"
+            self.record["reason"] = f"{self.phase}: {e}" if not isinstance(e, KeyboardInterrupt) else "interrupted"
+        finally:
+            self._shutdown()
+            self._finish()
+        if error is not None:
+            raise error
+        return self.record
+
+    def _run(self) -> None:
+        spec = self.spec
+        self._progress("preflight", "device")
+        device, binding = self.device, self.binding
+        self.record["device"] = device.describe()
+        self.record["model"] = {"path": os.path.abspath(spec.model), "sha256": _sha(spec.model)}
+        self._transport = transport = self._open_transport(device)
+        self._progress(detail="agent")
+        pythonpath = deploy_agent(transport)
+        report = check_device(transport, device.python, require=False)
+        if not report.ok:
+            raise DirectorError(describe_missing(device.name, report))
+        profile = profile_for(device, transport)
+        if spec.power_mode:
+            profile = self._set_power_mode(device, profile)
+        self.record["device"]["facts"] = _facts(profile)
+        client = self._client = AgentClient(
+            transport, device.python, pythonpath, root=device.workdir.rstrip("/") + "/runs", env=dict(device.env)
+        )
+        client.open()
+        self.record["device"]["agent_info"] = client.info()
+        model_path = stage_model(transport, spec.model, device.workdir)
+        self._progress(detail="analyzer")
+        self._analyzer = open_bound_analyzer(binding)
+        self.record["analyzer"] = describe(self._analyzer)
+        self._progress(detail="clock sync")
+        before = clocksync.measure(client, pings=spec.clock_pings)
+        self.record["clock"] = {"before": before.to_json()}
+        self.monitor = PowerMonitor(
+            self._analyzer.analyzer, samples_csv=os.path.join(self.folder, "samples.csv"), accuracy=self._analyzer.accuracy
+        )
+        # Auto ranges until ranging ends: the idle baseline is then read on a range that fits it.
+        self._analyzer.analyzer.set_ranges(AUTO, AUTO)
+        self.monitor.start()
+        self._settle(profile)
+        self._idle()
+        job = spec.job(model_path)
+        ranging: Optional[PassFigures] = None
+        if "ranging" in spec.passes:
+            ranging = self._pass("ranging", job, before.offset_ns)
+            self._choose_ranges(ranging)
+        elif spec.ranges is not None:
+            self._set_ranges(*spec.ranges)
+        testing = self._pass("run_1", job, before.offset_ns)
+        self._progress("clock sync", "after")
+        after = clocksync.measure(client, pings=spec.clock_pings)
+        self.record["clock"]["after"] = after.to_json()
+        self.record["clock"]["drift_ns_per_s"] = clocksync.drift(before, after)
+        self.checks.append(
+            clocksync.check(before, after, warn_ns=int(spec.clock_warn_ms * 1e6), fail_ns=int(spec.clock_fail_ms * 1e6))
+        )
+        if ranging is not None:
+            self.checks.append(power_consistency(ranging, testing))
+        self.record["status"] = self._verdict(testing)
+
+    # -- phases -----------------------------------------------------------------------------------
+    def _open_transport(self, device: Device) -> Transport:
+        if device.is_local:
+            return LocalTransport(name=device.name, env=dict(device.env))
+        return SSHTransport.for_device(
+            device, trust_host=self.spec.trust_host, replace_host_key=self.spec.replace_host_key,
+            known_hosts=self.spec.known_hosts,
+        )
+
+    def _set_power_mode(self, device: Device, profile: Any) -> Any:
+        """Switch the board's power mode by name; a mode that needs it gets a reboot, a wait, a check."""
+        name = self.spec.power_mode
+        self._progress("power mode", name or "")
+        change = profile.set_power_mode(name)
+        rebooted = False
+        if change.needs_reboot:
+            self._progress(detail=f"{name} needs a reboot")
+            old_boot_id = profile.reboot()
+            profile = self._wait_for_reboot(device, old_boot_id)
+            rebooted = True
+        mode = profile.verify_power_mode(name)
+        self.record["power_mode_change"] = {
+            "from": getattr(change.from_mode, "name", change.from_mode),
+            "to": getattr(mode, "name", str(mode)),
+            "rebooted": rebooted,
+        }
+        return profile
+
+    def _wait_for_reboot(self, device: Device, old_boot_id: str) -> Any:
+        """Reconnect until the board answers with a new boot_id; the new profile."""
+        assert self._transport is not None
+        deadline = time.monotonic() + self.spec.reboot_timeout_s
+        last_error = "no answer"
+        while time.monotonic() < deadline:
+            self._wait(REBOOT_POLL_S, "waiting for the board to come back")
+            try:
+                self._transport.reconnect()
+                profile = profile_for(device, self._transport)
+                if profile.boot_id() != old_boot_id:
+                    return profile
+                last_error = "still the same boot_id"
+            except (DirectorError, DeviceError) as e:
+                last_error = str(e)
+        raise DirectorError(f"{device.name} did not come back within {self.spec.reboot_timeout_s:g} s ({last_error})")
+
+    def _settle(self, profile: Any) -> None:
+        spec = self.spec
+        self._progress("settle", f"{spec.settle_s:g} s")
+        self._wait(spec.settle_s, "settling")
+        if spec.max_temp_c is not None:
+            result = profile.settle_until(spec.max_temp_c, spec.settle_timeout_s)
+            self.record["settle"] = getattr(result, "__dict__", str(result))
+
+    def _idle(self) -> None:
+        assert self.monitor is not None
+        self._progress("idle", f"{self.spec.idle_s:g} s baseline")
+        t0 = time.time_ns()
+        self._wait(self.spec.idle_s, "idle baseline")
+        idle = self.monitor.window(t0, time.time_ns(), key="idle")
+        self.record["idle"] = {"average_w": idle.average_w, "duration_s": idle.duration_s,
+                               "checks": [check_json(c) for c in idle.checks]}
+        self.idle_w = idle.average_w
+
+    def _pass(self, name: str, job: Dict[str, Any], offset_ns: int) -> PassFigures:
+        assert self.monitor is not None and self._client is not None and self._transport is not None
+        self._progress(name, "starting")
+
+        def on_event(event: Dict[str, Any]) -> None:
+            detail = event.get("phase") or event.get("event", "")
+            if event.get("event") == "progress":
+                detail = f"{event.get('completed_samples', 0)} samples"
+            self._progress(detail=f"{name}: {detail}")
+
+        outcome = run_pass(self._client, name, job, f"{self.run_id}-{name}", on_event, time.time_ns)
+        local = os.path.join(self.folder, name)
+        fetch_pass_files(self._transport, outcome.folder, local)
+        entry: Dict[str, Any] = {"state": outcome.state, "device_folder": outcome.folder, "agent": outcome.result}
+        self.record["passes"][name] = entry
+        if not outcome.succeeded:
+            reason = (outcome.result or {}).get("reason") or f"the pass ended {outcome.state}"
+            raise DirectorError(f"{name} pass failed on the device: {reason}")
+        result = outcome.result
+        assert result is not None
+        self.monitor.wait_for(result["window"]["last_complete_ns"] - offset_ns, 5.0)
+        samples = self.monitor.samples()
+        entry["spl_rows"] = write_pass_spl(
+            os.path.join(local, "spl.txt"), samples, outcome.host_started_ns, outcome.host_ended_ns,
+            offset_ns, f"{self.run_id}_{'ranging' if name == 'ranging' else 'testing'}",
+        )
+        figures = pass_figures(name, result, samples, offset_ns, getattr(self, "idle_w", None), self._analyzer.accuracy)
+        entry["figures"] = figures.to_json()
+        entry["checks"] = [check_json(official_check(figures))]
+        self._progress(detail=f"{name}: {figures.average_w:.3f} W over {figures.energy.duration_s:.1f} s")
+        return figures
+
+    def _choose_ranges(self, ranging: PassFigures) -> None:
+        assert self.monitor is not None and self._analyzer is not None
+        inside = [s for s in self.monitor.samples() if ranging.t0_ns <= s.t_end_ns <= ranging.t1_ns]
+        choice = choose_ranges(inside, self._analyzer.config.model, current_floor_a=self.spec.current_floor_a,
+                               accuracy=self._analyzer.accuracy)
+        self.record["ranges"] = sanitize(dict(choice.__dict__, source="ranging"))
+        for warning in choice.warnings:
+            self.checks.append(Check("ranging", CheckStatus.WARN, warning))
+        self._set_ranges(choice.voltage_range_v, choice.current_range_a)
+
+    def _set_ranges(self, voltage_v: float, current_a: float) -> None:
+        assert self._analyzer is not None
+        ranges = self._analyzer.analyzer.set_ranges(voltage_v, current_a)
+        self.record.setdefault("ranges", {"source": "given"})
+        self.record["ranges"].update({"voltage_range_v": ranges.voltage_v, "current_range_a": ranges.current_a})
+
+    def _verdict(self, testing: PassFigures) -> str:
+        agent = self.record["passes"]["run_1"]["agent"]
+        self.checks.extend(testing.energy.checks)
+        if not self.spec.conformant:
+            self.checks.append(Check("mlperf_conformance", CheckStatus.WARN, _why_not_conformant(self.spec)))
+        if agent.get("status") != "ok":
+            self.checks.append(Check("loadgen_validity", CheckStatus.FAIL, "; ".join(agent.get("validity_reasons") or [])))
+            return "invalid"
+        return "ok" if worst(self.checks) is not CheckStatus.FAIL else "checks_failed"
+
+    # -- the end ----------------------------------------------------------------------------------
+    def _shutdown(self) -> None:
+        if self.monitor is not None:
+            try:
+                self.monitor.stop()
+            except Exception as e:  # the analyzer's own error; what was sampled is already on disk
+                log.warning("stopping the analyzer: %s", e)
+        if self._analyzer is not None:
+            self._analyzer.close()
+        if self._client is not None:
+            self._client.close()
+        if self._transport is not None:
+            self._transport.close()
+
+    def _finish(self) -> None:
+        self.record["ended_ns"] = time.time_ns()
+        self.record["checks"] = all_checks(self.checks)
+        samples = self.monitor.samples() if self.monitor is not None else []
+        self.record["sample_count"] = len(samples)
+        if samples:
+            windows = [
+                (name, p["figures"]["window_host_ns"][0], p["figures"]["window_host_ns"][1])
+                for name, p in self.record["passes"].items() if p.get("figures")
+            ]
+            try:
+                plot_run(os.path.join(self.folder, "plot.png"), samples, windows,
+                         (self.record.get("idle") or {}).get("average_w"), f"{self.run_id}")
+            except Exception as e:  # a plot is a convenience; never lose the run over it
+                log.warning("plot: %s", e)
+        write_json(os.path.join(self.folder, "run.json"), sanitize(self.record))
+        if self.record.get("device") and self.record.get("model"):
+            try:
+                store = open_store(self.spec.database or os.path.join(self.spec.results, "results.db"))
+                store.add(summary_row(sanitize(self.record)))
+                store.close()
+            except DirectorError as e:
+                log.error("%s", e)
+
+
+def _sha(path: str) -> Optional[str]:
+    return file_sha256(path) if os.path.isfile(path) else None
+
+
+def _facts(profile: Any) -> Dict[str, Any]:
+    try:
+        facts = profile.facts()
+        return facts.to_dict() if hasattr(facts, "to_dict") else dict(facts)
+    except Exception as e:  # facts are a record, not a precondition
+        return {"error": str(e)}
+
+
+def _why_not_conformant(spec: RunSpec) -> str:
+    reasons = []
+    if not spec.ranging:
+        reasons.append("no ranging pass (--no-ranging)")
+    if spec.ranges is not None:
+        reasons.append(f"ranges given by hand ({spec.ranges[0]:g} V, {spec.ranges[1]:g} A)")
+    if spec.profile != "mlperf":
+        reasons.append(f"profile {spec.profile} (MLPerf needs 600 s runs)")
+    if spec.settings_shorten:
+        reasons.append("settings change durations or query counts")
+    return "not MLPerf-conformant: " + "; ".join(reasons)
