@@ -267,7 +267,10 @@ class Session:
         outcome = run_pass(self._client, name, job, f"{self.run_id}-{name}", on_event, time.time_ns)
         local = os.path.join(self.folder, name)
         fetch_pass_files(self._transport, outcome.folder, local)
-        entry: Dict[str, Any] = {"state": outcome.state, "device_folder": outcome.folder, "agent": outcome.result}
+        entry: Dict[str, Any] = {
+            "state": outcome.state, "device_folder": outcome.folder, "agent": outcome.result,
+            "host_started_ns": outcome.host_started_ns, "host_ended_ns": outcome.host_ended_ns,
+        }
         self.record["passes"][name] = entry
         if not outcome.succeeded:
             reason = (outcome.result or {}).get("reason") or f"the pass ended {outcome.state}"
