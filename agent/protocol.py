@@ -44,6 +44,27 @@ RESULT_FAILED = "failed"
 RESULT_CANCELLED = "cancelled"
 
 
+# Keys LoadGen reads from a conf file (test_settings_internal.cc); seeds are deliberately absent:
+# LoadGen reads them only from its built-in mlperf.conf.
+USER_CONF_KEYS = {
+    "min_duration": "ms",
+    "max_duration": "ms",
+    "min_query_count": "queries",
+    "max_query_count": "queries",
+    "performance_sample_count_override": "samples",
+    "accuracy_sample_count_override": "samples",
+    "target_latency": "ms",
+    "target_latency_percentile": "percent",
+    "target_qps": "queries/s",
+    "print_timestamps": "flag",
+    "accuracy_log_rng_seed": "seed",
+    "accuracy_log_sampling_target": "samples",
+    "performance_issue_unique": "flag",
+    "performance_issue_same": "flag",
+    "performance_issue_same_index": "index",
+}
+
+
 class ProtocolError(ValueError):
     """A line on the agent channel is not a valid message."""
 

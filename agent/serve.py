@@ -14,6 +14,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 from typing import IO, Any, Callable, Dict, Optional
 
@@ -106,10 +107,8 @@ class Server:
         result = _read_json(os.path.join(folder, "result.json"))
         exit_code = None
         if child is not None:
-            try:  # result.json is the worker's last act: once it is there, the exit is moments away
-                exit_code = child.wait(timeout=EXIT_GRACE_S) if result is not None else child.poll()
-            except subprocess.TimeoutExpired:
-                exit_code = None
+            # result.json is the worker's last act: once it is there, the exit is moments away.
+            exit_code = _wait_exit(child, EXIT_GRACE_S if result is not None else 0.0)
         if result is not None:
             state = _STATE_BY_RESULT.get(result.get("status"), protocol.STATE_FAILED)
         elif self._alive(folder):
@@ -141,12 +140,12 @@ class Server:
             _signal_group(pid, signal.SIGTERM)
             deadline = time.monotonic() + CANCEL_GRACE_S
             while self._alive(folder) and time.monotonic() < deadline:
-                time.sleep(0.05)
+                _pause(0.05)
             if self._alive(folder):
                 _signal_group(pid, signal.SIGKILL)
         child = self.children.get(run_id)
         if child is not None:
-            child.wait(timeout=5)
+            _wait_exit(child, 5.0)
         return {"run_id": run_id, "state": self.status({"run_id": run_id})["state"]}
 
     # helpers ------------------------------------------------------------------------------
@@ -167,6 +166,20 @@ class Server:
         except psutil.Error:
             return None
         return int(worker["pid"])
+
+
+def _pause(seconds: float) -> None:
+    # Not time.sleep: under libfaketime (how tests give a board a shifted clock) Python's sleep
+    # fails with EINVAL, while waiting on an event uses an untouched monotonic clock.
+    threading.Event().wait(seconds)
+
+
+def _wait_exit(child: subprocess.Popen, timeout_s: float) -> Optional[int]:
+    """The child's exit code once it has exited, waiting up to timeout_s; None if still running."""
+    deadline = time.monotonic() + timeout_s
+    while child.poll() is None and time.monotonic() < deadline:
+        _pause(0.02)
+    return child.returncode
 
 
 def _signal_group(pid: int, sig: int) -> None:

@@ -9,25 +9,10 @@ from __future__ import annotations
 
 from typing import Dict, List, Mapping, Optional
 
-# Keys LoadGen reads from a conf file (test_settings_internal.cc); seeds are deliberately absent:
-# LoadGen reads them only from its built-in mlperf.conf.
-KEYS = {
-    "min_duration": "ms",
-    "max_duration": "ms",
-    "min_query_count": "queries",
-    "max_query_count": "queries",
-    "performance_sample_count_override": "samples",
-    "accuracy_sample_count_override": "samples",
-    "target_latency": "ms",
-    "target_latency_percentile": "percent",
-    "target_qps": "queries/s",
-    "print_timestamps": "flag",
-    "accuracy_log_rng_seed": "seed",
-    "accuracy_log_sampling_target": "samples",
-    "performance_issue_unique": "flag",
-    "performance_issue_same": "flag",
-    "performance_issue_same_index": "index",
-}
+from agent import protocol
+
+# The keys a job's `settings` may hold (the director checks them too, before a run starts).
+KEYS = protocol.USER_CONF_KEYS
 
 # Profiles only shorten runs. `mlperf` keeps every duration of the built-in mlperf.conf.
 PROFILE_SETTINGS: Dict[str, Dict[str, Dict[str, float]]] = {

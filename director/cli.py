@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, NoReturn, Optional
 
 from devices.errors import DeviceError, UnknownDevice
 from director.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INVALID, BadInput, DirectorError
@@ -16,7 +17,48 @@ from director.runspec import RunSpec, parse_ranges, parse_setting
 from power.errors import PowerError
 
 EXIT_OK = 0
+EXIT_INTERRUPTED = 130
 DEMO_MODEL = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "models" / "tiny_float.onnx"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with its usage errors as one line, like every other error of the director."""
+
+    def error(self, message: str) -> NoReturn:
+        """`director: error: <what>; see <prog> --help`, exit 2."""
+        self.exit(EXIT_BAD_INPUT, f"director: error: {message}; see `{self.prog} --help`\n")
+
+
+def _number(kind: str, low: float, low_ok: bool) -> Any:
+    """An argparse type: a finite float above LOW (or equal to it when low_ok)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"wants {kind}, not {text!r}") from None
+        if not math.isfinite(value) or value < low or (value == low and not low_ok):
+            raise argparse.ArgumentTypeError(f"wants {kind}, not {text!r}")
+        return value
+
+    return parse
+
+
+def _count(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"wants a whole number of at least 1, not {text!r}")
+    return value
+
+
+SECONDS = _number("seconds (a number >= 0)", 0.0, True)
+POSITIVE_SECONDS = _number("seconds (a number > 0)", 0.0, False)
+AMPERES = _number("amperes (a number >= 0)", 0.0, True)
+CELSIUS = _number("degrees C (a number)", -math.inf, False)
 
 
 def _run_parser(sub: Any) -> None:
@@ -33,7 +75,7 @@ def _run_parser(sub: Any) -> None:
     p.add_argument("--scenario", choices=("SingleStream", "Offline"), default="SingleStream")
     p.add_argument("--mode", choices=("performance", "accuracy"), default="performance")
     p.add_argument("--runtime", choices=("auto", "tflite", "onnx"), default="auto")
-    p.add_argument("--threads", type=int, help="runtime threads on the device")
+    p.add_argument("--threads", type=_count, help="runtime threads on the device")
     p.add_argument("--profile", choices=("quick", "mlperf"), default="quick",
                    help="quick: 10 s passes; mlperf: the rules' 600 s (quick)")
     p.add_argument("--loadgen-model", default="resnet50", help="MLPerf model name for LoadGen's mlperf.conf (resnet50)")
@@ -41,20 +83,22 @@ def _run_parser(sub: Any) -> None:
                    help="a user.conf setting in LoadGen's units, e.g. min_duration=60000 (repeatable)")
     p.add_argument("--npy", metavar="DIR", help="a folder of preprocessed .npy samples ON THE DEVICE (default synthetic)")
     p.add_argument("--labels", metavar="FILE", help="labels for --npy (default DIR/labels.txt)")
-    p.add_argument("--batch-size", type=int, default=32, help="Offline batch for dynamic-batch models (32)")
+    p.add_argument("--batch-size", type=_count, default=32, help="Offline batch for dynamic-batch models (32)")
     p.add_argument("--no-ranging", action="store_true", help="skip the ranging pass; test on auto ranges (not conformant)")
     p.add_argument("--ranges", metavar="V,A", help="fixed testing ranges, no ranging pass (not conformant)")
-    p.add_argument("--current-floor", type=float, default=0.0, metavar="A", help="lowest current range to choose (A)")
-    p.add_argument("--settle", type=float, default=2.0, metavar="S", help="seconds to wait before the idle baseline (2)")
-    p.add_argument("--max-temp", type=float, metavar="C", help="also wait until the device is cooler than this")
-    p.add_argument("--idle", type=float, default=3.0, metavar="S", help="seconds of idle baseline (3)")
+    p.add_argument("--current-floor", type=AMPERES, default=0.0, metavar="A", help="lowest current range to choose (A)")
+    p.add_argument("--settle", type=SECONDS, default=2.0, metavar="S", help="seconds to wait before the idle baseline (2)")
+    p.add_argument("--max-temp", type=CELSIUS, metavar="C", help="also wait until the device is cooler than this")
+    p.add_argument("--idle", type=POSITIVE_SECONDS, default=3.0, metavar="S", help="seconds of idle baseline (3)")
+    p.add_argument("--calibration", type=SECONDS, default=1.0, metavar="S",
+                   help="seconds of untimed queries before each pass, to set LoadGen's target latency or QPS (1)")
     p.add_argument("--power-mode", help="board power mode by name (Jetson nvpmodel NAME)")
     p.add_argument("--results", default="results", help="folder for result folders and results.db (./results)")
     p.add_argument("--db", help="results database URL (sqlite:///RESULTS/results.db)")
     p.add_argument("--label", default="", help="a free label kept in run.json")
     p.add_argument("--trust-host", action="store_true", help="add an UNKNOWN SSH host key to known_hosts")
     p.add_argument("--replace-host-key", action="store_true", help="replace a CHANGED SSH host key (check why first)")
-    p.add_argument("--json", action="store_true", help="print run.json's summary as JSON at the end")
+    p.add_argument("--json", action="store_true", help="print run.json as JSON at the end, instead of the headline")
     p.set_defaults(func=cmd_run)
 
 
@@ -68,7 +112,8 @@ def _spec(args: argparse.Namespace) -> RunSpec:
         runtime=args.runtime, threads=args.threads, profile=args.profile, loadgen_model=args.loadgen_model,
         settings=settings, dataset=dataset, batch_size=args.batch_size, ranging=not args.no_ranging,
         ranges=parse_ranges(args.ranges) if args.ranges else None, current_floor_a=args.current_floor,
-        settle_s=args.settle, max_temp_c=args.max_temp, idle_s=args.idle, power_mode=args.power_mode,
+        settle_s=args.settle, max_temp_c=args.max_temp, idle_s=args.idle, calibration_s=args.calibration,
+        power_mode=args.power_mode,
         results=args.results, database=args.db, label=args.label, inventory=args.inventory,
         trust_host=args.trust_host, replace_host_key=args.replace_host_key, known_hosts=args.known_hosts,
     )
@@ -98,10 +143,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     spec = _spec(args)
     display: Any = progress_for(sys.stderr, f"director run --device {spec.device}")
+    session = Session(spec, on_progress=display)
     try:
-        run = Session(spec, on_progress=display).run()
+        run = session.run()
+    except KeyboardInterrupt:
+        interrupted = True
+    else:
+        interrupted = False
     finally:
         display.close()
+    if interrupted:
+        measured = os.path.isdir(session.folder)
+        print(f"director: interrupted; what was measured is in {session.folder}" if measured
+              else "director: interrupted before anything was measured", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if args.json:
         json.dump(run, sys.stdout, indent=2, sort_keys=True)
         sys.stdout.write("\n")
@@ -149,38 +204,62 @@ def cmd_setup(args: argparse.Namespace) -> int:
     return setup_cmd(args)
 
 
+def _host_key_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--trust-host", action="store_true", help="add an UNKNOWN SSH host key to known_hosts")
+    p.add_argument("--replace-host-key", action="store_true", help="replace a CHANGED SSH host key (check why first)")
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser."""
-    p = argparse.ArgumentParser(prog="director", description=__doc__)
+    p = Parser(prog="director", description=__doc__,
+               epilog="Exit codes: 0 ok, 1 failed, 2 bad input, 3 LoadGen INVALID or a failed check, 5 device unreachable.")
     p.add_argument("--inventory", help="devices.toml (else $EDGEPOWER_INVENTORY, ./devices.toml, ~/.config/edgepower/)")
     p.add_argument("--known-hosts", help="SSH known_hosts file to check device keys against (~/.ssh/known_hosts)")
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens, to stderr")
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _run_parser(sub)
-    devices = sub.add_parser("devices", help="list devices with reachability, or check one (deploy and facts)")
-    devices.add_argument("action", nargs="?", choices=("list", "check"), default="list")
-    devices.add_argument("name", nargs="?")
-    devices.add_argument("--json", action="store_true")
-    devices.add_argument("--trust-host", action="store_true", help="add an UNKNOWN SSH host key to known_hosts")
+    devices = sub.add_parser(
+        "devices", help="list devices with reachability, or check one (deploy and facts)",
+        description="`director devices` lists every device of the inventory (and the built-in `local`) with "
+        "whether it answers now; `director devices check NAME` reaches NAME, deploys the agent and reports its "
+        "Python, runtimes, board facts and power modes (exit 1 when modules are missing).",
+    )
+    devices.add_argument("action", nargs="?", choices=("list", "check"), default="list", help="list (default) or check")
+    devices.add_argument("name", nargs="?", help="the device to check")
+    devices.add_argument("--json", action="store_true", help="print JSON instead of text")
+    _host_key_flags(devices)
     devices.set_defaults(func=cmd_devices)
-    analyzers = sub.add_parser("analyzers", help="list analyzers, or check one (identity, ranges, a few samples)")
-    analyzers.add_argument("action", nargs="?", choices=("list", "check"), default="list")
-    analyzers.add_argument("name", nargs="?")
-    analyzers.add_argument("--json", action="store_true")
+    analyzers = sub.add_parser(
+        "analyzers", help="list analyzers, or check one (identity, ranges, a few samples)",
+        description="`director analyzers` lists the analyzers of the inventory and the built-in `sim` (a WT310E "
+        "simulator on a pseudo-terminal); `director analyzers check NAME` opens one and prints its identity, "
+        "ranges and a few samples.",
+    )
+    analyzers.add_argument("action", nargs="?", choices=("list", "check"), default="list", help="list (default) or check")
+    analyzers.add_argument("name", nargs="?", help="the analyzer to check (e.g. sim)")
+    analyzers.add_argument("--json", action="store_true", help="print JSON instead of text")
     analyzers.set_defaults(func=cmd_analyzers)
-    results = sub.add_parser("results", help="list stored runs, or show one")
-    results.add_argument("action", nargs="?", choices=("list", "show"), default="list")
-    results.add_argument("run_id", nargs="?")
+    results = sub.add_parser(
+        "results", help="list stored runs, or show one",
+        description="`director results` lists the newest runs in the results database; "
+        "`director results show RUN_ID` shows one run's figures (a unique prefix of its id is enough).",
+    )
+    results.add_argument("action", nargs="?", choices=("list", "show"), default="list", help="list (default) or show")
+    results.add_argument("run_id", nargs="?", help="the run to show, or a unique prefix of its id")
     results.add_argument("--results", default="results", help="results folder (./results)")
-    results.add_argument("--db", help="results database URL")
+    results.add_argument("--db", help="results database URL (sqlite:///RESULTS/results.db)")
     results.add_argument("--device", help="only this device's runs")
-    results.add_argument("--limit", type=int, default=20)
-    results.add_argument("--json", action="store_true")
+    results.add_argument("--limit", type=_count, default=20, help="at most this many runs (20)")
+    results.add_argument("--json", action="store_true", help="print JSON instead of text")
     results.set_defaults(func=cmd_results)
-    setup = sub.add_parser("setup", help="make a venv on the device and install the agent's runtimes")
-    setup.add_argument("--device", required=True)
+    setup = sub.add_parser(
+        "setup", help="make a venv on the device and install the agent's runtimes",
+        description="Make a venv in the device's work folder and pip-install the agent's modules and the "
+        "runtimes named by --extras; the device must reach a package index. Prints the python to set in devices.toml.",
+    )
+    setup.add_argument("--device", required=True, help="the device to set up")
     setup.add_argument("--extras", default="onnx", help="runtimes to install: onnx, tflite (comma-separated)")
-    setup.add_argument("--trust-host", action="store_true")
+    _host_key_flags(setup)
     setup.set_defaults(func=cmd_setup)
     return p
 
@@ -205,8 +284,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"director: error: analyzer: {e}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
-        print("director: interrupted; what was measured is in the result folder", file=sys.stderr)
-        return 130
+        print("director: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -12,8 +12,8 @@ from typing import Any, Dict, List
 
 from devices.inventory import Device, load_inventory
 from devices.profiles import profile_for
-from director.deploy import check_device, deploy_agent, setup_device
-from director.errors import DirectorError, TransportError
+from director.deploy import check_device, deploy_agent, describe_missing, setup_device
+from director.errors import AgentUnavailable, BadInput, DirectorError, TransportError
 from director.local import LocalTransport
 from director.power_setup import describe, open_bound_analyzer
 from director.ssh import SSHTransport
@@ -30,7 +30,8 @@ def _transport(args: argparse.Namespace, device: Device, connect_timeout_s: floa
     if device.is_local:
         return LocalTransport(name=device.name, env=dict(device.env))
     return SSHTransport.for_device(
-        device, trust_host=getattr(args, "trust_host", False), known_hosts=args.known_hosts,
+        device, trust_host=getattr(args, "trust_host", False),
+        replace_host_key=getattr(args, "replace_host_key", False), known_hosts=args.known_hosts,
         connect_timeout_s=connect_timeout_s,
     )
 
@@ -82,7 +83,10 @@ def check_device_cmd(args: argparse.Namespace) -> int:
             print(f"  missing: {', '.join(report.missing)}; {report.install}")
         if modes:
             print(f"  power modes: {', '.join(modes)}")
-    return 0 if report.ok else 1
+    if not report.ok:
+        sys.stdout.flush()
+        raise AgentUnavailable(describe_missing(device.name, report))
+    return 0
 
 
 def list_analyzers(args: argparse.Namespace) -> int:
@@ -105,10 +109,11 @@ def check_analyzer_cmd(args: argparse.Namespace) -> int:
     try:
         info = describe(opened)
         opened.analyzer.start(samples.append)
-        deadline = time.monotonic() + 5.0
-        while len(samples) < 5 and time.monotonic() < deadline:
+        started = time.monotonic()
+        while len(samples) < 5 and time.monotonic() < started + 5.0:
             time.sleep(0.05)
         opened.analyzer.stop()
+        waited_s = time.monotonic() - started
     finally:
         opened.close()
     info["samples"] = [{"t_end_ns": s.t_end_ns, "power_w": s.power_w, "status": s.status.value} for s in samples]
@@ -121,14 +126,19 @@ def check_analyzer_cmd(args: argparse.Namespace) -> int:
         print(f"  ranges {r['voltage_v']:g} V{' (auto)' if r['voltage_auto'] else ''}, "
               f"{r['current_a']:g} A{' (auto)' if r['current_auto'] else ''}")
         watts = [s.power_w for s in samples if s.ok]
-        print(f"  {len(samples)} samples in 5 s" + (f", {sum(watts) / len(watts):.3f} W average" if watts else ""))
+        print(f"  {len(samples)} samples in {waited_s:.1f} s"
+              + (f", {sum(watts) / len(watts):.3f} W average" if watts else ""))
     if not samples:
         raise DirectorError(f"analyzer {args.name} sent no samples in 5 s")
     return 0
 
 
 def _store(args: argparse.Namespace) -> Any:
-    return open_store(args.db or os.path.join(args.results, "results.db"))
+    """The results database; None when the default one does not exist yet (reading never creates it)."""
+    if args.db:
+        return open_store(args.db)
+    path = os.path.join(args.results, "results.db")
+    return open_store(path) if os.path.isfile(path) else None
 
 
 def _fmt(value: Any, spec: str) -> str:
@@ -137,7 +147,8 @@ def _fmt(value: Any, spec: str) -> str:
 
 def list_results(args: argparse.Namespace) -> int:
     """The newest stored runs."""
-    rows = _store(args).list(device=args.device, limit=args.limit)
+    store = _store(args)
+    rows = store.list(device=args.device, limit=args.limit) if store is not None else []
     if args.json:
         _print_json([r.summary for r in rows])
         return 0
@@ -152,7 +163,10 @@ def list_results(args: argparse.Namespace) -> int:
 
 def show_result(args: argparse.Namespace) -> int:
     """One stored run: its row, and where its folder is."""
-    row = _store(args).get(args.run_id)
+    store = _store(args)
+    if store is None:
+        raise BadInput(f"no run {args.run_id!r}: no results database at {os.path.join(args.results, 'results.db')}")
+    row = store.get(args.run_id)
     if args.json:
         _print_json(row.summary)
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from typing import IO, Optional
 
@@ -16,8 +17,9 @@ def _clock(seconds: Optional[float]) -> str:
 
 
 def describe(progress: Progress) -> str:
-    """One line: phase, elapsed / ETA, live W, detail."""
-    watts = "   --   W" if progress.live_w is None else f"{progress.live_w:8.3f} W"
+    """One line: phase, elapsed / ETA, live W (-- while there is none, or the latest sample is flagged), detail."""
+    live = progress.live_w
+    watts = "   --   W" if live is None or math.isnan(live) else f"{live:8.3f} W"
     return f"{progress.phase:<11} {_clock(progress.elapsed_s)} (eta {_clock(progress.eta_s)})  {watts}  {progress.detail}"
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Tuple
 
+from agent.protocol import USER_CONF_KEYS
 from director.errors import BadInput
 
 
@@ -101,17 +103,23 @@ def parse_ranges(text: str) -> Tuple[float, float]:
         volts, amps = (float(part) for part in text.split(","))
     except ValueError:
         raise BadInput(f"--ranges wants VOLTS,AMPS such as 300,0.5 (got {text!r})") from None
-    if volts <= 0 or amps <= 0:
-        raise BadInput(f"--ranges must be positive (got {text!r})")
+    if not (0 < volts < math.inf and 0 < amps < math.inf):
+        raise BadInput(f"--ranges must be positive numbers (got {text!r})")
     return volts, amps
 
 
 def parse_setting(text: str) -> Tuple[str, float]:
-    """'min_duration=2000' -> ('min_duration', 2000.0)."""
+    """'min_duration=2000' -> ('min_duration', 2000.0); LoadGen settings are numbers >= 0."""
     key, sep, value = text.partition("=")
     try:
-        if not sep:
+        number = float(value)
+        if not sep or not key.strip() or not math.isfinite(number) or number < 0:
             raise ValueError
-        return key.strip(), float(value)
     except ValueError:
-        raise BadInput(f"--setting wants KEY=NUMBER such as min_duration=60000 (got {text!r})") from None
+        raise BadInput(
+            f"--setting wants KEY=NUMBER, a LoadGen key and a number >= 0, such as min_duration=60000 (got {text!r})"
+        ) from None
+    if key.strip() not in USER_CONF_KEYS:
+        raise BadInput(f"--setting {key.strip()!r} is not a LoadGen setting (known: {', '.join(sorted(USER_CONF_KEYS))})")
+    return key.strip(), number
+

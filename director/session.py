@@ -22,7 +22,7 @@ from devices.profiles import profile_for
 from director import clocksync
 from director.agent_client import AgentClient
 from director.deploy import check_device, deploy_agent, describe_missing
-from director.errors import BadInput, DirectorError
+from director.errors import AgentUnavailable, BadInput, DirectorError
 from director.figures import PassFigures, all_checks, check_json, idle_power, official_check, pass_figures, power_consistency
 from director.local import LocalTransport
 from director.passes import PassOutcome, fetch_pass_files, file_sha256, run_pass, stage_model
@@ -147,7 +147,7 @@ class Session:
         pythonpath = deploy_agent(transport)
         report = check_device(transport, device.python, require=False)
         if not report.ok:
-            raise DirectorError(describe_missing(device.name, report))
+            raise AgentUnavailable(describe_missing(device.name, report))
         profile = profile_for(device, transport)
         if spec.power_mode:
             profile = self._set_power_mode(device, profile)

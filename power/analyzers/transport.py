@@ -32,6 +32,10 @@ class TransportTimeout(AnalyzerIOError):
     """No complete reply within the time allowed."""
 
 
+class PortBusy(AnalyzerIOError):
+    """Another program holds the analyzer's local serial port (its exclusive lock)."""
+
+
 class Transport(abc.ABC):
     """A byte line to one instrument."""
 
@@ -64,13 +68,20 @@ def _clean(raw: bytes) -> str:
 
 
 class SerialTransport(Transport):
-    """A pyserial port opened by URL: /dev/ttyUSB0, /dev/pts/N, rfc2217://, socket://, sim://."""
+    """A pyserial port opened by URL: /dev/ttyUSB0, /dev/pts/N, rfc2217://, socket://, sim://.
+
+    A local tty is opened with pyserial's exclusive=True (an flock on the port), so two programs
+    never read one meter: the second is refused with PortBusy instead of stealing half the replies.
+    """
 
     def __init__(self, url: str, options: Mapping[str, Any]) -> None:
         self.url = url
         baud = int(options.get("baudrate", 9600))
+        local = "://" not in url
         try:
             port = serial.serial_for_url(url, do_not_open=True)
+            if local:
+                port.exclusive = True
             port.baudrate = baud
             port.bytesize = int(options.get("bytesize", 8))
             port.parity = _PARITIES[str(options.get("parity", "N")).upper()[:1]]
@@ -85,6 +96,15 @@ class SerialTransport(Transport):
                 port.write_timeout = 5.0
             port.open()
         except (serial.SerialException, OSError, ValueError, KeyError) as e:
+            code = getattr(e, "errno", None) if local else None
+            if code in (errno.EAGAIN, errno.EWOULDBLOCK) and "lock" in str(e):
+                raise PortBusy(f"cannot open analyzer port {url}: busy, another program has it open "
+                               f"(see `fuser -v {url}`)") from e
+            if code == errno.ENOENT:
+                raise AnalyzerIOError(f"cannot open analyzer port {url}: no such device (is the meter plugged in?)") from e
+            if code == errno.EACCES:
+                raise AnalyzerIOError(f"cannot open analyzer port {url}: permission denied (join its group, "
+                                      f"e.g. dialout)") from e
             raise AnalyzerIOError(f"cannot open analyzer port {url}: {e}") from e
         self._port = port
         self._buf = bytearray()
