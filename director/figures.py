@@ -134,11 +134,6 @@ def pass_figures(
     )
 
 
-def idle_power(samples: Sequence[Sample], t0_ns: int, t1_ns: int) -> EnergyMeasurement:
-    """The idle baseline: the measurement over a window with the device at rest."""
-    return measure_window(samples, t0_ns, t1_ns, key="idle")
-
-
 def power_consistency(ranging: PassFigures, testing: PassFigures) -> Check:
     """MLPerf's check: testing average power must be above 95 % of ranging's (only lower fails)."""
     if math.isnan(ranging.average_w) or math.isnan(testing.average_w) or ranging.average_w <= 0:

@@ -23,9 +23,9 @@ from director import clocksync
 from director.agent_client import AgentClient
 from director.deploy import check_device, deploy_agent, describe_missing
 from director.errors import AgentUnavailable, BadInput, DirectorError
-from director.figures import PassFigures, all_checks, check_json, idle_power, official_check, pass_figures, power_consistency
+from director.figures import PassFigures, all_checks, check_json, official_check, pass_figures, power_consistency
 from director.local import LocalTransport
-from director.passes import PassOutcome, fetch_pass_files, file_sha256, run_pass, stage_model
+from director.passes import fetch_pass_files, file_sha256, run_pass, stage_model
 from director.power_setup import OpenAnalyzer, describe, open_bound_analyzer
 from director.resultdir import plot_run, sanitize, summary_row, write_json, write_pass_spl
 from director.runspec import RunSpec

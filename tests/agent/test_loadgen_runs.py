@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from agent.loadgen_logs import power_time_ns, read_detail, read_summary
-from tests.agent.conftest import MODELS, SHORT, TINY, AgentRun, run_agent
+from tests.agent.conftest import MODELS, SHORT, TINY, run_agent
 
 # runtime, scenario -> model: float and int8, fixed batch 1 and dynamic batch all appear.
 MODEL_FOR = {

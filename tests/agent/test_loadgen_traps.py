@@ -40,7 +40,7 @@ def test_one_loadgen_test_per_process(tmp_path):
     job = dict(BASE, model=str(MODELS / "tiny_float.onnx"))
     (tmp_path / "job.json").write_text(json.dumps(job))
     proc = python(
-        f"""
+        """
         from agent.job import read_job
         from agent.runner import Pass
         from agent.errors import LoadGenError
