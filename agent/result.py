@@ -126,6 +126,9 @@ def build_result(
         },
         "threads": job.threads,
         "batch_size": harness.batch_size,
+        # The runtime's own time per call, measured inside the SUT: LoadGen's latency minus this is
+        # what LoadGen and the glue add, free of the machine's run-to-run noise.
+        "runtime_ns": harness.runtime.summary(),
         "versions": {
             "agent": __version__,
             "python": platform.python_version(),

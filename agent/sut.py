@@ -33,7 +33,9 @@ class Harness:
         self.backend = backend
         self.dataset = dataset
         self.scenario = scenario
-        self.batch_size = batch_size if backend.dynamic_batch else 1
+        self.batch_size = batch_size if backend.dynamic_batch else 1  # samples per runtime call
+        self.chunk = batch_size  # Offline samples answered together (a fixed-batch model runs them one by one)
+        self.runtime = Durations()
         self.postprocess = postprocess
         self.samples: Dict[int, Sample] = {}
         self.first_issue_ns: Optional[int] = None
@@ -88,15 +90,13 @@ class Harness:
             item = self._work.get()
             if item is None:
                 return
-            for start in range(0, len(item), self.batch_size):
-                self._run(item[start : start + self.batch_size])
+            for start in range(0, len(item), self.chunk):
+                self._run(item[start : start + self.chunk])
 
     def _run(self, query_samples: List[Any]) -> None:
         lg = self.lg
         try:
-            inputs = self._batch([self.samples[q.index] for q in query_samples])
-            outputs = self.backend.run(inputs)
-            payload = self._payload(outputs, len(query_samples))
+            payload = self._infer(query_samples)
         except BaseException as e:  # report, then answer LoadGen so that it does not wait forever
             if self.error is None:
                 self.error = e
@@ -112,6 +112,16 @@ class Harness:
         lg.QuerySamplesComplete(responses)
         self.completed_samples += len(query_samples)
 
+    def _infer(self, query_samples: List[Any]) -> np.ndarray:
+        """The payload rows of these queries: one runtime call, or one per sample for a fixed-batch model."""
+        if len(query_samples) > 1 and not self.backend.dynamic_batch:
+            return np.concatenate([self._infer([q]) for q in query_samples])
+        inputs = self._batch([self.samples[q.index] for q in query_samples])
+        start = time.perf_counter_ns()
+        outputs = self.backend.run(inputs)
+        self.runtime.add(time.perf_counter_ns() - start)
+        return self._payload(outputs, len(query_samples))
+
     def _batch(self, samples: List[Sample]) -> List[np.ndarray]:
         if len(samples) == 1:
             return samples[0]
@@ -123,3 +133,30 @@ class Harness:
         if self.postprocess == "argmax":
             return np.ascontiguousarray(first.reshape(count, -1).argmax(axis=1).astype(np.int64).reshape(count, 1))
         return np.ascontiguousarray(first.reshape(count, -1))
+
+
+class Durations:
+    """Runtime call durations (ns): count and total of all, percentiles over the first CAPACITY."""
+
+    CAPACITY = 1 << 20  # 8 MB; a 600 s run of a 1 ms model makes 600,000 calls
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total_ns = 0
+        self._kept = np.empty(self.CAPACITY, dtype=np.int64)
+
+    def add(self, duration_ns: int) -> None:
+        """Record one call."""
+        if self.count < self.CAPACITY:
+            self._kept[self.count] = duration_ns
+        self.count += 1
+        self.total_ns += duration_ns
+
+    def summary(self) -> Dict[str, Any]:
+        """calls, total, mean and p50/p90/p99 (ns) of the runtime's own time, for result.json."""
+        kept = self._kept[: min(self.count, self.CAPACITY)]
+        if not len(kept):
+            return {"calls": 0}
+        p50, p90, p99 = (float(v) for v in np.percentile(kept, [50, 90, 99]))
+        return {"calls": self.count, "total_ns": self.total_ns, "mean_ns": self.total_ns / self.count,
+                "p50_ns": p50, "p90_ns": p90, "p99_ns": p99}

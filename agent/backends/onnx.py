@@ -3,6 +3,8 @@
 Options: providers — a list, in order of preference, of provider names
 ("CUDAExecutionProvider") or {"name": ..., "options": {...}} objects whose options are passed
 through to the provider (e.g. TensorRT's trt_fp16_enable). Default: CPU only.
+session_config — ONNX Runtime session config entries passed through as strings, e.g.
+{"session.intra_op.allow_spinning": "0"}.
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ class OnnxBackend(Backend):
 
     def __init__(self, path: str, threads: Optional[int], options: Dict[str, Any]) -> None:
         ort = require("onnxruntime", "onnx")
-        unknown = set(options) - {"providers"}
+        unknown = set(options) - {"providers", "session_config"}
         if unknown:
             raise BadInput(f"unknown onnx backend option(s): {', '.join(sorted(unknown))}")
         self._ort = ort
@@ -86,6 +88,14 @@ class OnnxBackend(Backend):
         if threads:
             session_options.intra_op_num_threads = int(threads)
         session_options.log_severity_level = 3  # errors only; warnings would flood stderr
+        config = options.get("session_config") or {}
+        if not isinstance(config, dict):
+            raise BadInput(f"onnx session_config must be an object of strings, not {config!r}")
+        for key, value in config.items():
+            try:
+                session_options.add_session_config_entry(str(key), str(value))
+            except Exception as e:  # onnxruntime's own error class for a bad entry
+                raise BadInput(f"onnx session_config {key}={value}: {e}") from e
         providers, provider_options = _providers(options, ort.get_available_providers())
         try:
             self._session = ort.InferenceSession(

@@ -177,3 +177,27 @@ def test_offline_batches_follow_the_model(finished):
         assert run.result["model"]["dynamic_batch"] is True and run.result["batch_size"] == 16
     else:
         assert run.result["batch_size"] == 1
+
+
+def test_runtime_time_is_measured_inside_the_pass(finished):
+    (_, scenario, mode), run = finished
+    runtime = run.result["runtime_ns"]
+    if scenario == "SingleStream":
+        assert runtime["calls"] == run.result["sample_count"]
+        if mode == "performance":
+            # LoadGen's latency holds the runtime's time and what LoadGen and the glue add on top.
+            assert runtime["p50_ns"] <= run.result["latency_ns"]["p50"]
+    else:
+        batch = run.result["batch_size"]
+        assert runtime["calls"] >= run.result["sample_count"] / batch
+    assert runtime["mean_ns"] == pytest.approx(runtime["total_ns"] / runtime["calls"])
+
+
+def test_a_fixed_batch_model_runs_offline_sample_by_sample(tmp_path):
+    job = dict(_job("tflite", "Offline", "performance"), model=str(MODELS / "tiny_float.tflite"))
+    run = run_agent(job, tmp_path)
+    assert run.returncode == 0, run.stderr
+    result = run.result
+    assert result["status"] == "ok" and result["model"]["dynamic_batch"] is False
+    assert result["batch_size"] == 1
+    assert result["runtime_ns"]["calls"] == result["sample_count"] == result["effective"]["samples_per_query"]
