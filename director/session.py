@@ -67,6 +67,7 @@ class Session:
         self.folder = os.path.abspath(os.path.join(spec.results, self.run_id))
         self.phase = "starting"
         self.checks: List[Check] = []
+        self.syncs: List[clocksync.ClockSync] = []
         self.record: Dict[str, Any] = {}
         self.monitor: Optional[PowerMonitor] = None
         self._analyzer: Optional[OpenAnalyzer] = None
@@ -161,9 +162,7 @@ class Session:
         self._progress(detail="analyzer")
         self._analyzer = open_bound_analyzer(binding)
         self.record["analyzer"] = describe(self._analyzer)
-        self._progress(detail="clock sync")
-        before = clocksync.measure(client, pings=spec.clock_pings)
-        self.record["clock"] = {"before": before.to_json()}
+        self._sync("preflight")
         self.monitor = PowerMonitor(
             self._analyzer.analyzer, samples_csv=os.path.join(self.folder, "samples.csv"), accuracy=self._analyzer.accuracy
         )
@@ -175,18 +174,14 @@ class Session:
         job = spec.job(model_path)
         ranging: Optional[PassFigures] = None
         if "ranging" in spec.passes:
-            ranging = self._pass("ranging", job, before.offset_ns)
+            ranging = self._pass("ranging", job)
             self._choose_ranges(ranging)
         elif spec.ranges is not None:
             self._set_ranges(*spec.ranges)
-        testing = self._pass("run_1", job, before.offset_ns)
-        self._progress("clock sync", "after")
-        after = clocksync.measure(client, pings=spec.clock_pings)
-        self.record["clock"]["after"] = after.to_json()
-        self.record["clock"]["drift_ns_per_s"] = clocksync.drift(before, after)
-        self.checks.append(
-            clocksync.check(before, after, warn_ns=int(spec.clock_warn_ms * 1e6), fail_ns=int(spec.clock_fail_ms * 1e6))
-        )
+        testing = self._pass("run_1", job)
+        first, last = self.syncs[0], self.syncs[-1]
+        self.record["clock"] = {"before": first.to_json(), "after": last.to_json(),
+                                "drift_ns_per_s": clocksync.drift(first, last)}
         if ranging is not None:
             self.checks.append(power_consistency(ranging, testing))
         self.record["status"] = self._verdict(testing)
@@ -254,9 +249,19 @@ class Session:
                                "checks": [check_json(c) for c in idle.checks]}
         self.idle_w = idle.average_w
 
-    def _pass(self, name: str, job: Dict[str, Any], offset_ns: int) -> PassFigures:
+    def _sync(self, detail: str) -> clocksync.ClockSync:
+        """Measure the device's clock offset now (about 20 ms of pings over the agent channel)."""
+        assert self._client is not None
+        self._progress(detail=f"clock sync {detail}")
+        sync = clocksync.measure(self._client, pings=self.spec.clock_pings)
+        self.syncs.append(sync)
+        return sync
+
+    def _pass(self, name: str, job: Dict[str, Any]) -> PassFigures:
+        """One pass, bracketed by clock measurements; its window mapped with the offset between them."""
         assert self.monitor is not None and self._client is not None and self._transport is not None
         self._progress(name, "starting")
+        sync_before = self._sync(f"{name} start")
 
         def on_event(event: Dict[str, Any]) -> None:
             detail = event.get("phase") or event.get("event", "")
@@ -277,7 +282,17 @@ class Session:
             raise DirectorError(f"{name} pass failed on the device: {reason}")
         result = outcome.result
         assert result is not None
-        self.monitor.wait_for(result["window"]["last_complete_ns"] - offset_ns, 5.0)
+        # Drift during a long pass is a few ppm of its length: interpolate at the window's middle.
+        sync_after = self._sync(f"{name} end")
+        window = result["window"]
+        middle = (window["first_issue_ns"] + window["last_complete_ns"]) // 2 - sync_before.offset_ns
+        offset_ns = clocksync.offset_at(sync_before, sync_after, middle)
+        spec = self.spec
+        check = clocksync.check(sync_before, sync_after, warn_ns=int(spec.clock_warn_ms * 1e6),
+                                fail_ns=int(spec.clock_fail_ms * 1e6), name=f"clock_sync_{name}")
+        self.checks.append(check)
+        entry["clock"] = {"before": sync_before.to_json(), "after": sync_after.to_json(), "offset_ns": offset_ns}
+        self.monitor.wait_for(window["last_complete_ns"] - offset_ns, 5.0)
         samples = self.monitor.samples()
         entry["spl_rows"] = write_pass_spl(
             os.path.join(local, "spl.txt"), samples, outcome.host_started_ns, outcome.host_ended_ns,

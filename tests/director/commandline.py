@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 MODELS = REPO / "tests" / "fixtures" / "models"
 ERROR = "director: error: "
 PROGRESS_LINE = re.compile(
-    r"(preflight|power mode|settle|idle|ranging|run_1|clock sync) +\d\d:\d\d \(eta \d\d:\d\d\) +(--|-?[\d.]+) +W  .*"
+    r"(preflight|power mode|settle|idle|ranging|run_1) +\d\d:\d\d \(eta \d\d:\d\d\) +(--|-?[\d.]+) +W  .*"
 )
 QUICK = ("--setting", "min_duration=1500", "--settle", "0.3", "--idle", "1", "--calibration", "0.3")
 """A short run: 1.5 s passes, 0.3 s settle and calibration, 1 s idle baseline."""

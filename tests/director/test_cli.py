@@ -133,7 +133,7 @@ def test_a_short_run_prints_its_headline_and_writes_run_json(runs):
     # stderr is a pipe, not a terminal: plain progress lines, one per phase, in the session's order.
     progress = proc.stderr.splitlines()
     assert all(PROGRESS_LINE.fullmatch(line) for line in progress), proc.stderr
-    assert [line[:11].strip() for line in progress] == ["preflight", "settle", "idle", "ranging", "run_1", "clock sync"]
+    assert [line[:11].strip() for line in progress] == ["preflight", "settle", "idle", "ranging", "run_1"]
     folder = Path(headline["folder"])
     assert folder.parent == runs["results"]
     run = json.loads((folder / "run.json").read_text())
