@@ -131,9 +131,10 @@ def headline(run: Dict[str, Any]) -> str:
         energy = f"{figures['samples_per_j']:.2f} samples/J"
     idle = run.get("idle", {}).get("average_w")
     idle_text = f" (idle {idle:.3f} W)" if idle is not None else ""
+    simulated = " [simulated analyzer]" if (run.get("analyzer") or {}).get("simulated") else ""
     return (
         f"{run['status'].upper()}: {run['scenario']} {perf}; {figures['average_w']:.3f} W{idle_text}, "
-        f"{energy}; results in {run['folder']}"
+        f"{energy}{simulated}; results in {run['folder']}"
     )
 
 

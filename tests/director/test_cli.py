@@ -24,7 +24,7 @@ from tests.director.conftest import BOARD_PYTHON
 
 HEADLINE_SINGLE = re.compile(
     r"OK: SingleStream p90 (?P<p90>[\d.]+) ms, (?P<queries>\d+) queries; (?P<w>[\d.]+) W "
-    r"\(idle (?P<idle>[\d.]+) W\), (?P<mj>[\d.]+) mJ/query; results in (?P<folder>\S+)"
+    r"\(idle (?P<idle>[\d.]+) W\), (?P<mj>[\d.]+) mJ/query \[simulated analyzer\]; results in (?P<folder>\S+)"
 )
 NOT_CONFORMANT = ("  warn: mlperf_conformance: not MLPerf-conformant: profile quick (MLPerf needs 600 s runs); "
                   "settings change durations or query counts")
