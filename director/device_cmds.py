@@ -14,9 +14,8 @@ from devices.inventory import Device, load_inventory
 from devices.profiles import profile_for
 from director.deploy import check_device, deploy_agent, describe_missing, setup_device
 from director.errors import AgentUnavailable, BadInput, DirectorError, TransportError
-from director.local import LocalTransport
 from director.power_setup import describe, open_bound_analyzer
-from director.ssh import SSHTransport
+from director.ssh import transport_for
 from director.store import open_store
 from director.transport import Transport
 
@@ -27,9 +26,7 @@ def _print_json(data: Any) -> None:
 
 
 def _transport(args: argparse.Namespace, device: Device, connect_timeout_s: float = 10.0) -> Transport:
-    if device.is_local:
-        return LocalTransport(name=device.name, env=dict(device.env))
-    return SSHTransport.for_device(
+    return transport_for(
         device, trust_host=getattr(args, "trust_host", False),
         replace_host_key=getattr(args, "replace_host_key", False), known_hosts=args.known_hosts,
         connect_timeout_s=connect_timeout_s,

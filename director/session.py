@@ -20,16 +20,14 @@ from devices.errors import DeviceError
 from devices.inventory import Device, load_inventory
 from devices.profiles import profile_for
 from director import clocksync
-from director.agent_client import AgentClient
-from director.deploy import check_device, deploy_agent, describe_missing
-from director.errors import AgentUnavailable, BadInput, DirectorError
+from director.agent_client import AgentClient, agent_for
+from director.errors import BadInput, DirectorError
 from director.figures import PassFigures, all_checks, check_json, official_check, pass_figures, power_consistency
-from director.local import LocalTransport
 from director.passes import fetch_pass_files, file_sha256, run_pass, stage_model
 from director.power_setup import OpenAnalyzer, describe, open_bound_analyzer
 from director.resultdir import plot_run, sanitize, summary_row, write_json, write_pass_spl
 from director.runspec import RunSpec
-from director.ssh import SSHTransport
+from director.ssh import transport_for
 from director.store import open_store
 from director.transport import Transport
 from power.analyzer import AUTO
@@ -143,20 +141,15 @@ class Session:
         device, binding = self.device, self.binding
         self.record["device"] = device.describe()
         self.record["model"] = {"path": os.path.abspath(spec.model), "sha256": _sha(spec.model)}
-        self._transport = transport = self._open_transport(device)
+        self._transport = transport = transport_for(
+            device, trust_host=spec.trust_host, replace_host_key=spec.replace_host_key, known_hosts=spec.known_hosts
+        )
         self._progress(detail="agent")
-        pythonpath = deploy_agent(transport)
-        report = check_device(transport, device.python, require=False)
-        if not report.ok:
-            raise AgentUnavailable(describe_missing(device.name, report))
+        client = self._client = agent_for(transport, device.python, device.workdir, env=dict(device.env))
         profile = profile_for(device, transport)
         if spec.power_mode:
             profile = self._set_power_mode(device, profile)
         self.record["device"]["facts"] = _facts(profile)
-        client = self._client = AgentClient(
-            transport, device.python, pythonpath, root=device.workdir.rstrip("/") + "/runs", env=dict(device.env)
-        )
-        client.open()
         self.record["device"]["agent_info"] = client.info()
         model_path = stage_model(transport, spec.model, device.workdir)
         self._progress(detail="analyzer")
@@ -187,14 +180,6 @@ class Session:
         self.record["status"] = self._verdict(testing)
 
     # -- phases -----------------------------------------------------------------------------------
-    def _open_transport(self, device: Device) -> Transport:
-        if device.is_local:
-            return LocalTransport(name=device.name, env=dict(device.env))
-        return SSHTransport.for_device(
-            device, trust_host=self.spec.trust_host, replace_host_key=self.spec.replace_host_key,
-            known_hosts=self.spec.known_hosts,
-        )
-
     def _set_power_mode(self, device: Device, profile: Any) -> Any:
         """Switch the board's power mode by name; a mode that needs it gets a reboot, a wait, a check."""
         name = self.spec.power_mode
@@ -203,8 +188,11 @@ class Session:
         rebooted = False
         if change.needs_reboot:
             self._progress(detail=f"{name} needs a reboot")
+            assert self._client is not None
+            self._client.close()  # serve goes down with the board; a new one starts once it is back
             old_boot_id = profile.reboot()
             profile = self._wait_for_reboot(device, old_boot_id)
+            self._client.open()
             rebooted = True
         mode = profile.verify_power_mode(name)
         self.record["power_mode_change"] = {
