@@ -56,11 +56,10 @@ def test_python_check_can_fail(tmp_path):
     assert vermin_38(tmp_path).returncode != 0
 
 
-@pytest.mark.parametrize("package", PACKAGES)
+# Packages come with the issues that fill them; each is checked from the day it exists.
+@pytest.mark.parametrize("package", [p for p in PACKAGES if (REPO / p).is_dir()])
 def test_imports_flow_one_way(package):
     root = REPO / package
-    if not root.is_dir():
-        pytest.skip(f"{package}/ does not exist yet")
     bad = []
     for path in sorted(root.rglob("*.py")):
         for name in imports_of(path):
