@@ -43,6 +43,15 @@ RESULT_INVALID = "invalid"
 RESULT_FAILED = "failed"
 RESULT_CANCELLED = "cancelled"
 
+# result.json "error" of a failed pass: what kind of fault, so the director can tell a fault that a
+# retry may cure (failed: a crash, the device) from one that every retry would repeat.
+ERROR_MODEL = "model"  # the model is missing, corrupt, or does not fit its inputs
+ERROR_MISSING = "missing_dependency"  # a runtime or LoadGen is not installed
+ERROR_BAD_INPUT = "bad_input"  # the job, the dataset or a path is wrong
+ERROR_LOADGEN = "loadgen"  # LoadGen refused the settings or logged errors
+ERROR_FAILED = "failed"  # anything else
+ERROR_CANCELLED = "cancelled"
+
 
 # Keys LoadGen reads from a conf file (test_settings_internal.cc); seeds are deliberately absent:
 # LoadGen reads them only from its built-in mlperf.conf.

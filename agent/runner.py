@@ -18,7 +18,8 @@ from agent import __version__, protocol
 from agent.backends import Backend, open_backend, require
 from agent.calibrate import calibrate
 from agent.datasets import Dataset, open_dataset
-from agent.errors import EXIT_INVALID, EXIT_OK, AgentError, BadInput, Cancelled, LoadGenError
+from agent.errors import (EXIT_INVALID, EXIT_OK, AgentError, BadInput, Cancelled, LoadGenError, MissingDependency,
+                          ModelError)
 from agent.events import EventLog
 from agent.job import Job
 from agent.loadgen_logs import read_detail, read_summary
@@ -101,8 +102,10 @@ class Pass:
 
     def _record_failure(self, error: AgentError) -> None:
         status = protocol.RESULT_CANCELLED if isinstance(error, Cancelled) else protocol.RESULT_FAILED
-        write_json(os.path.join(self.out, "result.json"), self.failure(str(error), status))
-        self.events.emit(protocol.EVENT_FAILED, status=status, reason=str(error))
+        result = self.failure(str(error), status)
+        result["error"] = error_kind(error)
+        write_json(os.path.join(self.out, "result.json"), result)
+        self.events.emit(protocol.EVENT_FAILED, status=status, reason=str(error), error=result["error"])
         self.events.close()
 
     def failure(self, reason: str, status: str = protocol.RESULT_FAILED) -> Dict[str, Any]:
@@ -246,6 +249,16 @@ class Pass:
             label_offset=self.job.label_offset,
             out_path=os.path.join(self.out, "accuracy.txt"),
         )
+
+
+def error_kind(error: AgentError) -> str:
+    """The protocol's name for the kind of a failure (protocol.ERROR_*)."""
+    for kind, name in ((Cancelled, protocol.ERROR_CANCELLED), (ModelError, protocol.ERROR_MODEL),
+                       (MissingDependency, protocol.ERROR_MISSING), (BadInput, protocol.ERROR_BAD_INPUT),
+                       (LoadGenError, protocol.ERROR_LOADGEN)):
+        if isinstance(error, kind):
+            return name
+    return protocol.ERROR_FAILED
 
 
 def exit_code(result: Dict[str, Any]) -> int:

@@ -17,3 +17,7 @@ class UnknownDevice(InventoryError):
 
 class ProfileError(DeviceError):
     """A board operation failed: an unknown power mode, a command that failed, a sensor not found."""
+
+
+class UnknownPowerMode(ProfileError):
+    """A power mode the board does not have (or a board without power modes asked for one)."""

@@ -276,3 +276,31 @@ def agent_for(
     client = AgentClient(transport, python, pythonpath, root=workdir.rstrip("/") + "/runs", env=env, timeout_s=timeout_s)
     client.open()
     return client
+
+
+@dataclass
+class DeviceLink:
+    """A device's transport and agent, opened once and lent to the sessions of a sweep's worker, which
+    saves each job the connection, the deployment check and the agent's start."""
+
+    transport: Transport
+    client: AgentClient
+
+    @classmethod
+    def open(cls, device: Any, known_hosts: Optional[str] = None) -> "DeviceLink":
+        """Connect to an inventory Device and start its agent."""
+        from director.ssh import transport_for
+
+        transport = transport_for(device, known_hosts=known_hosts)
+        try:
+            return cls(transport, agent_for(transport, device.python, device.workdir, env=dict(device.env)))
+        except BaseException:
+            transport.close()
+            raise
+
+    def close(self) -> None:
+        """Stop the agent's server and close the connection."""
+        try:
+            self.client.close()
+        finally:
+            self.transport.close()

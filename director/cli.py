@@ -262,6 +262,9 @@ def parser() -> argparse.ArgumentParser:
     setup.add_argument("--extras", default="onnx", help="runtimes to install: onnx, tflite (comma-separated)")
     _host_key_flags(setup)
     setup.set_defaults(func=cmd_setup)
+    from director.sweep_cmds import add_parsers
+
+    add_parsers(sub)
     return p
 
 

@@ -50,3 +50,16 @@ class CommandFailed(DirectorError):
 
 class AgentUnavailable(DirectorError):
     """The device lacks Python or the agent's modules; the message lists what to install."""
+
+
+class PassFailed(DirectorError):
+    """A pass ended on the device without a LoadGen result; `kind` is the agent's error kind
+    (agent.protocol.ERROR_*, or "lost" when the worker vanished)."""
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class Cancelled(DirectorError):
+    """The session was asked to stop (a sweep's cancel or its watchdog)."""

@@ -8,6 +8,7 @@ samples are mapped the other way, exactly as our spl.txt files are written.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
@@ -16,6 +17,7 @@ from power.checks import Check, CheckStatus
 from power.energy import EnergyMeasurement, OfficialMetric, measure_window, official_metric
 from power.errors import PowerError
 from power.sample import Sample
+from power.spl import record_from_sample
 from power.uncertainty import PowerAccuracy
 
 
@@ -115,7 +117,10 @@ def pass_figures(
     energy = measure_window(samples, t0, t1, query_count=queries, key=name, accuracy=accuracy)
     official = None
     if window.get("loadgen_power_begin") and window.get("loadgen_power_end"):
-        points = [(s.t_end_ns + offset_ns, s.power_w) for s in samples if s.ok]
+        # The rows spl.txt holds (device clock, stamps cut to the millisecond, -1 without data), so this
+        # is exactly what MLPerf's checker computes from our spl.txt and LoadGen's log.
+        rows = (record_from_sample(dataclasses.replace(s, t_end_ns=s.t_end_ns + offset_ns), None) for s in samples)
+        points = [(row.t_ns, row.watts) for row in rows]
         try:
             official = official_metric(points, window["loadgen_power_begin"], window["loadgen_power_end"], queries)
         except PowerError:

@@ -55,12 +55,19 @@ def _start_simulator(binding: AnalyzerBinding) -> tuple:
         raise BadInput(f"analyzer {binding.name!r}: unknown simulator {binding.url!r} (sim:cpu or sim:constant)")
     options = dict(binding.options)
     update_s = float(options.pop("update_s", SIM_UPDATE_S))
+    cpu_of = str(options.pop("cpu_of", ""))
+    utilisation = None
+    if cpu_of:
+        from power.simulators.load import ProcessLoad
+
+        utilisation = ProcessLoad(cpu_of)
     instrument = build(
         binding.model.upper(),
         load_w=float(options.pop("idle_w", SIM_IDLE_W)),
         cpu_load_w=float(options.pop("load_w", SIM_LOAD_W)),
         update_s=update_s,
         cpu_coupled=kind == "cpu",
+        utilisation=utilisation,
         seed=int(options.pop("seed", 0)),
     )
     baud = int(options.get("baudrate", SIM_BAUD))

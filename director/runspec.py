@@ -16,7 +16,8 @@ class RunSpec:
 
     ranging=False or explicit ranges skip the ranging pass; such a run is marked as not
     MLPerf-conformant (so is the `quick` profile). settle_s waits before the idle baseline and,
-    with max_temp_c, also until the device is cooler than that.
+    with max_temp_c, also until the device is cooler than that. idle_w, when given, is an idle
+    baseline measured before (by the run idle_from) and reused instead of measuring one.
     """
 
     device: str
@@ -53,6 +54,8 @@ class RunSpec:
     replace_host_key: bool = False
     known_hosts: Optional[str] = None
     reboot_timeout_s: float = 300.0
+    idle_w: Optional[float] = None
+    idle_from: str = ""
 
     @property
     def conformant(self) -> bool:
@@ -63,6 +66,19 @@ class RunSpec:
     def settings_shorten(self) -> bool:
         """True when explicit settings cut durations or query counts below the rules."""
         return any(key in self.settings for key in ("min_duration", "min_query_count", "max_duration", "max_query_count"))
+
+    def why_not_conformant(self) -> str:
+        """Why the session is not MLPerf-conformant, for its check (empty reasons when it is)."""
+        reasons = []
+        if not self.ranging:
+            reasons.append("no ranging pass (--no-ranging)")
+        if self.ranges is not None:
+            reasons.append(f"ranges given by hand ({self.ranges[0]:g} V, {self.ranges[1]:g} A)")
+        if self.profile != "mlperf":
+            reasons.append(f"profile {self.profile} (MLPerf needs 600 s runs)")
+        if self.settings_shorten:
+            reasons.append("settings change durations or query counts")
+        return "not MLPerf-conformant: " + "; ".join(reasons)
 
     @property
     def passes(self) -> Tuple[str, ...]:
@@ -94,7 +110,8 @@ class RunSpec:
 
     def expected_s(self) -> float:
         """A rough length of the whole session, for the ETA."""
-        return self.settle_s + self.idle_s + len(self.passes) * self.expected_pass_s() + 5.0
+        idle_s = 0.0 if self.idle_w is not None else self.idle_s
+        return self.settle_s + idle_s + len(self.passes) * self.expected_pass_s() + 5.0
 
 
 def parse_ranges(text: str) -> Tuple[float, float]:

@@ -20,8 +20,9 @@ from devices.errors import DeviceError
 from devices.inventory import Device, load_inventory
 from devices.profiles import profile_for
 from director import clocksync
-from director.agent_client import AgentClient, agent_for
-from director.errors import BadInput, DirectorError
+from director.agent_client import AgentClient, DeviceLink, agent_for
+from director.errors import (AuthenticationError, BadInput, Cancelled, DirectorError, HostKeyError, PassFailed,
+                             TransportError)
 from director.figures import PassFigures, all_checks, check_json, official_check, pass_figures, power_consistency
 from director.passes import fetch_pass_files, file_sha256, run_pass, stage_model
 from director.power_setup import OpenAnalyzer, describe, open_bound_analyzer
@@ -53,10 +54,16 @@ class Progress:
 
 
 class Session:
-    """Runs one RunSpec end to end; run() returns run.json's content."""
+    """Runs one RunSpec end to end; run() returns run.json's content.
 
-    def __init__(self, spec: RunSpec, on_progress: Optional[Callable[[Progress], None]] = None) -> None:
+    With a DeviceLink the session uses that open connection and agent (and leaves them open);
+    otherwise it opens and closes its own.
+    """
+
+    def __init__(self, spec: RunSpec, on_progress: Optional[Callable[[Progress], None]] = None,
+                 link: Optional[DeviceLink] = None) -> None:
         self.spec = spec
+        self.link = link
         self.on_progress = on_progress or (lambda progress: None)
         self.started_ns = time.time_ns()
         self._t0 = time.monotonic()
@@ -71,9 +78,17 @@ class Session:
         self._analyzer: Optional[OpenAnalyzer] = None
         self._transport: Optional[Transport] = None
         self._client: Optional[AgentClient] = None
+        self._cancel_reason: Optional[str] = None
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        """Ask the session to stop at its next step (from another thread); a running pass is cancelled
+        on the device too, and run() raises Cancelled with the reason."""
+        self._cancel_reason = reason
 
     # -- progress ---------------------------------------------------------------------------------
     def _progress(self, phase: Optional[str] = None, detail: str = "") -> None:
+        if self._cancel_reason is not None:
+            raise Cancelled(self._cancel_reason)
         if phase:
             self.phase = phase
             log.info("%s: %s %s", self.run_id, phase, detail)
@@ -126,7 +141,7 @@ class Session:
             self._run()
         except (DirectorError, DeviceError, PowerError, KeyboardInterrupt) as e:
             error = e
-            self.record["status"] = "failed"
+            self.record["status"] = "cancelled" if isinstance(e, Cancelled) else "failed"
             self.record["reason"] = f"{self.phase}: {e}" if not isinstance(e, KeyboardInterrupt) else "interrupted"
         finally:
             self._shutdown()
@@ -141,11 +156,14 @@ class Session:
         device, binding = self.device, self.binding
         self.record["device"] = device.describe()
         self.record["model"] = {"path": os.path.abspath(spec.model), "sha256": _sha(spec.model)}
-        self._transport = transport = transport_for(
-            device, trust_host=spec.trust_host, replace_host_key=spec.replace_host_key, known_hosts=spec.known_hosts
-        )
-        self._progress(detail="agent")
-        client = self._client = agent_for(transport, device.python, device.workdir, env=dict(device.env))
+        if self.link is not None:
+            self._transport, self._client = transport, client = self.link.transport, self.link.client
+        else:
+            self._transport = transport = transport_for(
+                device, trust_host=spec.trust_host, replace_host_key=spec.replace_host_key, known_hosts=spec.known_hosts
+            )
+            self._progress(detail="agent")
+            client = self._client = agent_for(transport, device.python, device.workdir, env=dict(device.env))
         profile = profile_for(device, transport)
         if spec.power_mode:
             profile = self._set_power_mode(device, profile)
@@ -228,20 +246,41 @@ class Session:
             self.record["settle"] = getattr(result, "__dict__", str(result))
 
     def _idle(self) -> None:
+        """Measure the idle baseline's window now; its figure is computed once its last samples are in
+        (the analyzer delivers them about half a second late), so the first pass need not wait for them."""
         assert self.monitor is not None
+        if self.spec.idle_w is not None:
+            self._progress("idle", f"{self.spec.idle_w:.3f} W reused from {self.spec.idle_from or 'an earlier run'}")
+            self.record["idle"] = {"average_w": self.spec.idle_w, "reused_from": self.spec.idle_from}
+            self.idle_w: Optional[float] = self.spec.idle_w
+            return
         self._progress("idle", f"{self.spec.idle_s:g} s baseline")
         t0 = time.time_ns()
         self._wait(self.spec.idle_s, "idle baseline")
-        idle = self.monitor.window(t0, time.time_ns(), key="idle")
-        self.record["idle"] = {"average_w": idle.average_w, "duration_s": idle.duration_s,
-                               "checks": [check_json(c) for c in idle.checks]}
-        self.idle_w = idle.average_w
+        self._idle_window = (t0, time.time_ns())
+
+    def _idle_figure(self) -> Optional[float]:
+        """The idle baseline (W), computed from its window the first time it is asked for."""
+        if getattr(self, "idle_w", None) is None and getattr(self, "_idle_window", None) and self.monitor is not None:
+            t0, t1 = self._idle_window
+            idle = self.monitor.window(t0, t1, key="idle")
+            self.record["idle"] = {"average_w": idle.average_w, "duration_s": idle.duration_s,
+                                   "checks": [check_json(c) for c in idle.checks]}
+            self.idle_w = idle.average_w
+        return getattr(self, "idle_w", None)
 
     def _sync(self, detail: str) -> clocksync.ClockSync:
         """Measure the device's clock offset now (about 20 ms of pings over the agent channel)."""
         assert self._client is not None
         self._progress(detail=f"clock sync {detail}")
-        sync = clocksync.measure(self._client, pings=self.spec.clock_pings)
+        try:
+            sync = clocksync.measure(self._client, pings=self.spec.clock_pings)
+        except (HostKeyError, AuthenticationError):
+            raise
+        except TransportError as e:  # a dropped link: the pings are cheap, measure again on a new one
+            log.warning("%s: link dropped during the clock sync (%s); reconnecting", self.run_id, e)
+            self._client.reconnect()
+            sync = clocksync.measure(self._client, pings=self.spec.clock_pings)
         self.syncs.append(sync)
         return sync
 
@@ -257,7 +296,12 @@ class Session:
                 detail = f"{event.get('completed_samples', 0)} samples"
             self._progress(detail=f"{name}: {detail}")
 
-        outcome = run_pass(self._client, name, job, f"{self.run_id}-{name}", on_event, time.time_ns)
+        pass_id = f"{self.run_id}-{name}"
+        try:
+            outcome = run_pass(self._client, name, job, pass_id, on_event, time.time_ns)
+        except Cancelled:
+            self._cancel_pass(pass_id)
+            raise
         local = os.path.join(self.folder, name)
         fetch_pass_files(self._transport, outcome.folder, local)
         entry: Dict[str, Any] = {
@@ -267,7 +311,8 @@ class Session:
         self.record["passes"][name] = entry
         if not outcome.succeeded:
             reason = (outcome.result or {}).get("reason") or f"the pass ended {outcome.state}"
-            raise DirectorError(f"{name} pass failed on the device: {reason}")
+            kind = (outcome.result or {}).get("error") or ("lost" if outcome.state == "lost" else "failed")
+            raise PassFailed(f"{name} pass failed on the device: {reason}", kind)
         result = outcome.result
         assert result is not None
         # Drift during a long pass is a few ppm of its length: interpolate at the window's middle.
@@ -286,11 +331,19 @@ class Session:
             os.path.join(local, "spl.txt"), samples, outcome.host_started_ns, outcome.host_ended_ns,
             offset_ns, f"{self.run_id}_{'ranging' if name == 'ranging' else 'testing'}",
         )
-        figures = pass_figures(name, result, samples, offset_ns, getattr(self, "idle_w", None), self._analyzer.accuracy)
+        figures = pass_figures(name, result, samples, offset_ns, self._idle_figure(), self._analyzer.accuracy)
         entry["figures"] = figures.to_json()
         entry["checks"] = [check_json(official_check(figures))]
         self._progress(detail=f"{name}: {figures.average_w:.3f} W over {figures.energy.duration_s:.1f} s")
         return figures
+
+    def _cancel_pass(self, pass_id: str) -> None:
+        """Stop a detached pass on the device, so a cancelled session leaves no work running there."""
+        assert self._client is not None
+        try:
+            self._client.cancel(pass_id)
+        except DirectorError as e:
+            log.warning("%s: could not cancel %s on the device: %s", self.run_id, pass_id, e)
 
     def _choose_ranges(self, ranging: PassFigures) -> None:
         assert self.monitor is not None and self._analyzer is not None
@@ -312,7 +365,7 @@ class Session:
         agent = self.record["passes"]["run_1"]["agent"]
         self.checks.extend(testing.energy.checks)
         if not self.spec.conformant:
-            self.checks.append(Check("mlperf_conformance", CheckStatus.WARN, _why_not_conformant(self.spec)))
+            self.checks.append(Check("mlperf_conformance", CheckStatus.WARN, self.spec.why_not_conformant()))
         if agent.get("status") != "ok":
             self.checks.append(Check("loadgen_validity", CheckStatus.FAIL, "; ".join(agent.get("validity_reasons") or [])))
             return "invalid"
@@ -322,15 +375,20 @@ class Session:
     def _shutdown(self) -> None:
         if self.monitor is not None:
             try:
+                self._idle_figure()  # a session that failed before its first pass still records its baseline
+            except PowerError as e:
+                log.warning("idle baseline: %s", e)
+            try:
                 self.monitor.stop()
             except Exception as e:  # the analyzer's own error; what was sampled is already on disk
                 log.warning("stopping the analyzer: %s", e)
         if self._analyzer is not None:
             self._analyzer.close()
-        if self._client is not None:
-            self._client.close()
-        if self._transport is not None:
-            self._transport.close()
+        if self.link is None:  # a lent link stays open for the next session
+            if self._client is not None:
+                self._client.close()
+            if self._transport is not None:
+                self._transport.close()
 
     def _finish(self) -> None:
         self.record["ended_ns"] = time.time_ns()
@@ -367,16 +425,3 @@ def _facts(profile: Any) -> Dict[str, Any]:
         return facts.to_dict() if hasattr(facts, "to_dict") else dict(facts)
     except Exception as e:  # facts are a record, not a precondition
         return {"error": str(e)}
-
-
-def _why_not_conformant(spec: RunSpec) -> str:
-    reasons = []
-    if not spec.ranging:
-        reasons.append("no ranging pass (--no-ranging)")
-    if spec.ranges is not None:
-        reasons.append(f"ranges given by hand ({spec.ranges[0]:g} V, {spec.ranges[1]:g} A)")
-    if spec.profile != "mlperf":
-        reasons.append(f"profile {spec.profile} (MLPerf needs 600 s runs)")
-    if spec.settings_shorten:
-        reasons.append("settings change durations or query counts")
-    return "not MLPerf-conformant: " + "; ".join(reasons)

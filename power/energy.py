@@ -184,7 +184,9 @@ def measure_window(
     """Integrate power over [t0, t1] with partial intervals weighted, and judge the coverage.
 
     Gaps no longer than jitter_fraction of the next sample's interval are stamp jitter (reported,
-    not warned); other gaps warn up to gap_warn_fraction of the window and fail beyond it.
+    not warned); other gaps warn up to gap_warn_fraction of the window and fail beyond it. So do gap
+    samples (the meter lost): the average over the rest stands for the whole window only while they
+    are a small part of it. No-data samples (the meter changing range) warn; overrange always fails.
     """
     t0_ns, t1_ns = to_ns(t0), to_ns(t1)
     if t1_ns <= t0_ns:
@@ -236,7 +238,7 @@ def measure_window(
     checks = (
         _check_span(pieces, t0_ns, t1_ns, outside_ns),
         _check_gaps(gap_ns, jitter_ns, big_gaps, duration_ns, gap_warn_fraction),
-        _check_bad(bad_by_status, covered_ns),
+        _check_bad(bad_by_status, covered_ns, duration_ns, gap_warn_fraction),
         _check_uncertainty(unc, ok_count, uncertainty_limit),
     )
     return EnergyMeasurement(
@@ -280,7 +282,7 @@ def _check_gaps(gap_ns: int, jitter_ns: int, big: List[Tuple[int, int]], duratio
                  f"{_s(max(b - a for a, b in big))}; plus {_s(jitter_ns)} of stamp jitter")
 
 
-def _check_bad(bad: Dict[Status, Tuple[int, int]], covered_ns: int) -> Check:
+def _check_bad(bad: Dict[Status, Tuple[int, int]], covered_ns: int, duration_ns: int, warn_fraction: float) -> Check:
     name = "bad_samples"
     if covered_ns == 0 and not bad:
         return Check(name, CheckStatus.FAIL, "no usable samples in the window")
@@ -289,9 +291,14 @@ def _check_bad(bad: Dict[Status, Tuple[int, int]], covered_ns: int) -> Check:
     parts = [f"{n} {status.value} sample(s) covering {_s(ns)}"
              for status, (n, ns) in sorted(bad.items(), key=lambda kv: kv[0].value)]
     # An overrange reading under-reads the power: the range was wrong, the figure is not valid.
-    failed = Status.OVERRANGE in bad or covered_ns == 0
+    # A gap sample is the meter lost (unplugged, silent): beyond a sliver, the rest cannot stand for the
+    # window. A no-data sample is the meter itself between ranges: a warning, as the power ran on.
+    lost_ns = bad.get(Status.GAP, (0, 0))[1]
+    too_much = lost_ns > warn_fraction * duration_ns
+    failed = Status.OVERRANGE in bad or covered_ns == 0 or too_much
+    share = f" (the meter lost for {100.0 * lost_ns / duration_ns:.1f} % of the window, limit {100.0 * warn_fraction:g} %)" if too_much else ""
     return Check(name, CheckStatus.FAIL if failed else CheckStatus.WARN,
-                 "; ".join(parts) + " excluded from the integral")
+                 "; ".join(parts) + " excluded from the integral" + share)
 
 
 def _check_uncertainty(unc: WindowUncertainty, ok_count: int, limit: float) -> Check:

@@ -6,7 +6,7 @@ import logging
 import math
 from typing import Dict, List, Optional
 
-from devices.errors import ProfileError
+from devices.errors import ProfileError, UnknownPowerMode
 from devices.inventory import Device
 from devices.profiles import ina3221, tegra
 from devices.profiles.base import ModeChange, PowerMode, RailReading
@@ -51,7 +51,7 @@ class JetsonProfile(LinuxProfile):
                 if mode.name == wanted if exact else mode.name.lower() == wanted.lower():
                     return mode
         aliases = "".join(f", {ours} ({theirs})" for ours, theirs in sorted(self.device.power_modes.items()))
-        raise ProfileError(f"{self.device.name}: unknown power mode {name!r} (board modes: "
+        raise UnknownPowerMode(f"{self.device.name}: unknown power mode {name!r} (board modes: "
                            f"{', '.join(m.name for m in modes)}{aliases})")
 
     def current_power_mode(self) -> PowerMode:

@@ -8,7 +8,7 @@ import re
 import time
 from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
-from devices.errors import ProfileError
+from devices.errors import ProfileError, UnknownPowerMode
 from devices.inventory import Device
 from devices.profiles.base import Facts, ModeChange, PowerMode, RailReading, SettleResult, TempReading, ThermalZone
 from devices.shell import CommandResult, Shell
@@ -204,11 +204,11 @@ class LinuxProfile:
 
     def set_power_mode(self, name: str) -> ModeChange:
         """Switch power mode by name; plain Linux has none, so this always raises ProfileError."""
-        raise ProfileError(f"{self.device.name}: profile {self.name!r} has no power modes (asked for {name!r})")
+        raise UnknownPowerMode(f"{self.device.name}: profile {self.name!r} has no power modes (asked for {name!r})")
 
     def verify_power_mode(self, name: str) -> PowerMode:
         """Check the mode in force is NAME; plain Linux has none, so this always raises ProfileError."""
-        raise ProfileError(f"{self.device.name}: profile {self.name!r} has no power modes (asked for {name!r})")
+        raise UnknownPowerMode(f"{self.device.name}: profile {self.name!r} has no power modes (asked for {name!r})")
 
     def rails(self) -> Dict[str, RailReading]:
         """On-board power rails by name (none on plain Linux)."""

@@ -50,11 +50,12 @@ def build(
     terminator: bytes = b"\r\n",
     idn: Optional[str] = None,
     cpu_load_w: Optional[float] = None,
+    utilisation: Optional[Callable[[], float]] = None,
 ) -> Any:
     """A protocol object (WT300 or WT210) on a real-time clock with the chosen power truth.
 
     load_w is the constant load, or with cpu_coupled the idle power, to which cpu_load_w (default
-    max(load_w, 10 W)) is added at 100 % host CPU."""
+    max(load_w, 10 W)) is added at 100 % host CPU (or of `utilisation`, a 0..1 callable, when given)."""
     from power.simulators.wt300 import make
 
     clock = clock or SystemClock()
@@ -63,7 +64,7 @@ def build(
             truth = SplReplay(spl, clock.now_ns())
         elif cpu_coupled:
             extra_w = cpu_load_w if cpu_load_w is not None else max(load_w, 10.0)
-            truth = CpuLoadCoupled(idle_w=load_w, load_w=extra_w, start_ns=clock.now_ns())
+            truth = CpuLoadCoupled(idle_w=load_w, load_w=extra_w, utilisation=utilisation, start_ns=clock.now_ns())
         else:
             truth = Constant(load_w)
     kw: dict = dict(truth=truth, clock=clock, update_s=update_s, seed=seed, noise=noise, terminator=terminator)

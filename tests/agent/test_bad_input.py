@@ -22,17 +22,18 @@ def assert_one_line_error(run, code: int, fragment: str) -> None:
     assert lines[0].startswith("agent: error: ") and fragment in lines[0], lines[0]
 
 
-def assert_result_says(run, fragment: str) -> None:
+def assert_result_says(run, fragment: str, error: str = "bad_input") -> None:
     result = run.result
     assert result["status"] == "failed" and fragment in result["reason"]
+    assert result["error"] == error  # the kind the director retries (or not) by
     events = run.events()
-    assert events[-1]["event"] == "failed" and fragment in events[-1]["reason"]
+    assert events[-1]["event"] == "failed" and fragment in events[-1]["reason"] and events[-1]["error"] == error
 
 
 def test_missing_model(tmp_path):
     run = run_agent(dict(BASE, model=str(tmp_path / "absent.onnx")), tmp_path)
     assert_one_line_error(run, 2, f"model not found: {tmp_path / 'absent.onnx'}")
-    assert_result_says(run, "model not found")
+    assert_result_says(run, "model not found", "model")
 
 
 @pytest.mark.parametrize("suffix", [".onnx", ".tflite"])
@@ -41,7 +42,7 @@ def test_corrupt_model(tmp_path, suffix):
     model.write_bytes(b"\x08\x01garbage" * 64)
     run = run_agent(dict(BASE, model=str(model)), tmp_path)
     assert_one_line_error(run, 2, f"cannot load {'ONNX' if suffix == '.onnx' else 'TFLite'} model {model}")
-    assert_result_says(run, "cannot load")
+    assert_result_says(run, "cannot load", "model")
 
 
 def test_unknown_format(tmp_path):
@@ -57,7 +58,7 @@ def test_inputs_that_do_not_fit_the_model(tmp_path):
     np.save(data / "000.npy", np.zeros((16, 16, 3), np.float32))
     run = run_agent(dict(BASE, dataset={"kind": "npy", "path": str(data)}), tmp_path)
     assert_one_line_error(run, 2, "npy sample 000.npy has shape (16, 16, 3) but model input 'input' expects (8, 8, 3)")
-    assert_result_says(run, "has shape (16, 16, 3)")
+    assert_result_says(run, "has shape (16, 16, 3)", "model")
 
 
 @pytest.mark.parametrize(
@@ -75,7 +76,7 @@ def test_missing_runtime_or_loadgen_names_the_extra(tmp_path, module, extra, fra
     run = run_agent(dict(BASE), tmp_path, extra_path=str(shadow))
     assert_one_line_error(run, 2, fragment)
     assert f"pip install 'edgepower[{extra}]'" in run.stderr
-    assert_result_says(run, fragment)
+    assert_result_says(run, fragment, "missing_dependency")
 
 
 def test_missing_tflite_interpreter(tmp_path):

@@ -201,6 +201,8 @@ def test_example_file_is_valid(clean_env: Path) -> None:
     assert dict(jetson.power_modes) == {"maxn": "MAXN_SUPER", "low": "7W"}
     assert inventory.get("rpi5").analyzer.url == "rfc2217://127.0.0.2:4001?ign_set_control"
     assert inventory.get("local").analyzer is SIM_ANALYZER
+    sim = inventory.analyzer("sim_board2")
+    assert (sim.url, dict(sim.options)) == ("sim:cpu", {"idle_w": 6.0, "load_w": 9.0, "cpu_of": "/home/board2"})
     assert inventory.names(include_ssh_aliases=False) == ["jetson01", "local", "rpi5"]
     home = clean_env / "home"
     assert inventory.get("rpi5").describe() == {

@@ -107,11 +107,22 @@ def test_overrange_fails_no_data_warns_and_both_are_excluded() -> None:
     m = energy.measure_window(samples, T, T + 4 * S)
     assert m.bad_s == 2.0 and m.covered_s == 2.0 and m.measured_energy_j == 20.0
     assert m.average_w == 10.0 and m.energy_j == 40.0
-    assert check(m, "bad_samples").status is CheckStatus.WARN
-    assert "1 gap sample(s) covering 1.000 s; 1 no_data sample(s)" in check(m, "bad_samples").reason
-    m2 = energy.measure_window(samples + [bad(5, Status.OVERRANGE)], T, T + 5 * S)
-    assert check(m2, "bad_samples").status is CheckStatus.FAIL
-    assert "1 overrange sample(s) covering 1.000 s" in check(m2, "bad_samples").reason
+    # The meter lost for a quarter of the window: the average of the rest does not stand for it.
+    assert check(m, "bad_samples").status is CheckStatus.FAIL
+    assert check(m, "bad_samples").reason == (
+        "1 gap sample(s) covering 1.000 s; 1 no_data sample(s) covering 1.000 s excluded from the integral "
+        "(the meter lost for 25.0 % of the window, limit 1 %)")
+    # No data while the meter changes range is a warning however long; a lost second in 200 is within 1 %.
+    changing = [ok(1, 10.0), bad(2, Status.NO_DATA), bad(3, Status.NO_DATA), ok(4, 10.0)]
+    m1 = energy.measure_window(changing, T, T + 4 * S)
+    assert check(m1, "bad_samples").status is CheckStatus.WARN and m1.average_w == 10.0
+    long = [ok(i, 10.0) for i in range(1, 201) if i != 7] + [gap(T + 7 * S, S)]
+    m2 = energy.measure_window(sorted(long, key=lambda s: s.t_end_ns), T, T + 200 * S)
+    assert check(m2, "bad_samples").status is CheckStatus.WARN and m2.average_w == 10.0
+    assert check(m2, "bad_samples").reason == "1 gap sample(s) covering 1.000 s excluded from the integral"
+    m3 = energy.measure_window(samples + [bad(5, Status.OVERRANGE)], T, T + 5 * S)
+    assert check(m3, "bad_samples").status is CheckStatus.FAIL
+    assert "1 overrange sample(s) covering 1.000 s" in check(m3, "bad_samples").reason
 
 
 def test_uncertainty_checks_and_window_figure() -> None:

@@ -1,0 +1,131 @@
+"""Where a sweep stands, read from the store alone: counts by state, ETA, each device's current job.
+
+`director sweep status` prints it from any process; the live view of an attached `sweep run` draws
+the same table with the latest watts of each device's running session.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+from director.store import Store, SweepRow
+from director.sweepspec import SweepJob, SweepSpec, job_estimate_s
+
+
+DISPLAY_ORDER = ("done", "running", "pending", "failed", "invalid", "cancelled")
+
+
+@dataclass(frozen=True)
+class DeviceLine:
+    """One device of a sweep: its running job (if any), the phase, and what it has left."""
+
+    device: str
+    key: Optional[str]
+    attempt: int
+    phase: str
+    elapsed_s: float
+    left: int
+    left_s: float
+
+
+@dataclass(frozen=True)
+class SweepStatus:
+    """A sweep's state, job counts by state, ETA (s, the slowest device) and device lines."""
+
+    sweep: SweepRow
+    counts: Dict[str, int]
+    eta_s: float
+    devices: List[DeviceLine]
+    problems: List[Dict[str, Any]]
+
+    def to_json(self) -> Dict[str, Any]:
+        """As JSON, for `sweep status --json`."""
+        return {
+            "sweep_id": self.sweep.sweep_id, "name": self.sweep.name, "state": self.sweep.state,
+            "note": self.sweep.note, "results": self.sweep.results, "counts": self.counts, "eta_s": self.eta_s,
+            "devices": [line.__dict__ for line in self.devices], "problems": self.problems,
+        }
+
+
+def sweep_status(store: Store, sweep_ref: str) -> SweepStatus:
+    """The status of one sweep (by id, id prefix or name)."""
+    sweep = store.sweep(sweep_ref)
+    spec = SweepSpec.from_json(sweep.spec)
+    jobs = store.jobs(sweep.sweep_id)
+    now = time.time_ns()
+    lines = []
+    for device in sorted({j.device for j in jobs}):
+        mine = [j for j in jobs if j.device == device]
+        running = next((j for j in mine if j.state == "running"), None)
+        pending = [j for j in mine if j.state == "pending"]
+        left_s = sum(job_estimate_s(spec, SweepJob.from_json(j.job)) for j in pending)
+        elapsed_s = 0.0
+        if running is not None:
+            elapsed_s = max(0.0, (now - (running.attempt_started_ns or now)) / 1e9)
+            left_s += max(0.0, job_estimate_s(spec, SweepJob.from_json(running.job)) - elapsed_s)
+        lines.append(DeviceLine(
+            device, running.key if running else None, running.attempts if running else 0,
+            (running.phase or "starting") if running else ("done" if not pending else "waiting"), elapsed_s,
+            len(pending) + (1 if running else 0), left_s))
+    problems = [{"key": j.key, "state": j.state, "attempts": j.attempts, "reason": j.reason}
+                for j in jobs if j.state in ("failed", "invalid") or (j.state == "pending" and j.reason)]
+    eta_s = max((line.left_s for line in lines), default=0.0)
+    return SweepStatus(sweep, store.counts(sweep.sweep_id), eta_s, lines, problems)
+
+
+def clock(seconds: Optional[float]) -> str:
+    """h:mm:ss."""
+    if seconds is None:
+        return "-:--:--"
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def counts_line(counts: Mapping[str, int]) -> str:
+    """'12 jobs: 3 done, 1 running, 8 pending' (zero states left out)."""
+    total = sum(counts.values())
+    parts = [f"{counts[state]} {state}" for state in DISPLAY_ORDER if counts.get(state)]
+    return f"{total} jobs: {', '.join(parts) or 'none'}"
+
+
+def format_status(status: SweepStatus) -> str:
+    """What `director sweep status` prints."""
+    sweep = status.sweep
+    note = f" ({sweep.note})" if sweep.note else ""
+    out = [f"sweep {sweep.sweep_id}: {sweep.state}{note}",
+           f"  {counts_line(status.counts)}; eta {clock(status.eta_s)}{_eta_note(sweep.state)}",
+           f"  results in {sweep.results}"]
+    out += [device_line(line) for line in status.devices]
+    for problem in status.problems[:20]:
+        out.append(f"  {problem['state']}: {problem['key']} after {problem['attempts']} attempt(s): {problem['reason']}")
+    if len(status.problems) > 20:
+        out.append(f"  ... {len(status.problems) - 20} more")
+    return "\n".join(out)
+
+
+def _eta_note(state: str) -> str:
+    return {"paused": " once resumed", "stopped": " once resumed", "cancelled": " (cancelled)"}.get(state, "")
+
+
+def device_line(line: DeviceLine, live_w: Optional[float] = None) -> str:
+    """'  board1  attempt 1 testing 0:01:02  board1/tiny/...  (3 left, 0:04:00)'."""
+    watts = f" {live_w:7.3f} W" if live_w is not None else ""
+    if line.key:
+        return (f"  {line.device:<12} {line.phase:<11} {clock(line.elapsed_s)}{watts}  {line.key} "
+                f"(attempt {line.attempt}; {line.left} left, {clock(line.left_s)})")
+    return f"  {line.device:<12} {line.phase:<11} {line.left} left"
+
+
+def rows_for_report(store: Store, sweep_ref: str) -> Sequence[Dict[str, Any]]:
+    """The report's rows: each job with its state, reason, attempts and its run's run.json."""
+    from director.sweep_recovery import read_run
+
+    sweep = store.sweep(sweep_ref)
+    rows = []
+    for job in store.jobs(sweep.sweep_id):
+        run = read_run(job.folder) if job.state in ("done", "invalid") else None
+        rows.append({"job": job.job, "state": job.state, "reason": job.reason, "attempts": job.attempts,
+                     "run": run, "folder": job.folder if run is not None else None})
+    return rows
