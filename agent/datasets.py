@@ -53,32 +53,57 @@ def quantize(values: np.ndarray, spec: TensorSpec) -> np.ndarray:
 
 
 class SyntheticDataset(Dataset):
-    """Deterministic inputs matching the model's signature: sample i depends only on (seed, i)."""
+    """Deterministic inputs matching the model's signature: sample i depends only on (seed, i).
+
+    Each input draws one stream of values once; sample i is the window of that stream starting at
+    i, a view. So a pass loads LoadGen's 1024 samples of an image model in about a millisecond and
+    holds one sample's worth of memory instead of 1024 (600 MB for a 224x224 float input).
+    """
 
     def __init__(self, inputs: Sequence[TensorSpec], count: int, seed: int) -> None:
         self.inputs = list(inputs)
         self.count = count
         self.seed = seed
+        self._streams: Dict[int, np.ndarray] = {}
 
     def load(self, index: int) -> Sample:
-        """Make sample `index` (uniform in [-1, 1) for real inputs, quantized where the input is)."""
-        rng = np.random.default_rng([self.seed, index])
+        """Sample `index` (uniform in [-1, 1) for real inputs, quantized where the input is)."""
         sample = []
-        for spec in self.inputs:
+        for number, spec in enumerate(self.inputs):
             shape = _sample_shape(spec)
+            size = int(np.prod(shape, dtype=np.int64))
+            stream = self._stream(number, spec, size)
+            sample.append(stream[index % self.count:index % self.count + size].reshape(shape))
+        return sample
+
+    def _stream(self, number: int, spec: TensorSpec, size: int) -> np.ndarray:
+        if number not in self._streams:
+            rng = np.random.default_rng([self.seed, number])
+            length = size + max(self.count, 1)
             dtype = np.dtype(spec.dtype)
             if spec.quantized:
-                array = quantize(rng.uniform(-1.0, 1.0, shape), spec)
+                stream = quantize(_uniform(rng, (length,), np.dtype(np.float32)), spec)
             elif dtype.kind == "f":
-                array = rng.uniform(-1.0, 1.0, shape).astype(dtype)
+                stream = _uniform(rng, (length,), dtype)
             elif dtype.kind == "b":
-                array = rng.random(shape) < 0.5
+                stream = rng.random(length) < 0.5
             elif dtype.kind in "iu":
-                array = rng.integers(0, min(100, np.iinfo(dtype).max), shape, dtype=dtype)
+                stream = rng.integers(0, min(100, np.iinfo(dtype).max), length, dtype=dtype)
             else:
                 raise ModelError(f"cannot make synthetic data for input {spec.name!r} of dtype {spec.dtype}")
-            sample.append(array)
-        return sample
+            self._streams[number] = stream
+        return self._streams[number]
+
+
+def _uniform(rng: np.random.Generator, shape: Tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """Uniform in [-1, 1), drawn in the input's own precision: a pass loads its 1024 samples before
+    LoadGen's first query, and float64 draws would double that wait for an image model."""
+    if dtype in (np.float32, np.float64):
+        array = rng.random(shape, dtype=dtype)
+        array *= 2
+        array -= 1
+        return array
+    return rng.uniform(-1.0, 1.0, shape).astype(dtype)
 
 
 class NpyDataset(Dataset):

@@ -211,7 +211,7 @@ class AgentClient:
         self,
         run_id: str,
         on_event: Callable[[Dict[str, Any]], None],
-        poll_s: float = 0.25,
+        poll_s: float = 0.1,
         timeout_s: Optional[float] = None,
         reconnects: int = 5,
     ) -> Dict[str, Any]:

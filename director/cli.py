@@ -265,7 +265,22 @@ def parser() -> argparse.ArgumentParser:
     from director.sweep_cmds import add_parsers
 
     add_parsers(sub)
+    tui = sub.add_parser(
+        "tui", help="the lab in a terminal UI: devices, a live run, sweeps, results",
+        description="A full-screen terminal UI (keys 1-4 switch screens, the bottom line lists the rest): devices "
+        "with reachability and idle power, a run with its live power chart, the sweep queue, stored results. "
+        "Its log goes to RESULTS/tui.log.",
+    )
+    tui.add_argument("--results", default="results", help="results folder and results.db (./results)")
+    tui.add_argument("--db", help="results database URL (sqlite:///RESULTS/results.db)")
+    tui.set_defaults(func=cmd_tui)
     return p
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    from tui.app import main as tui_main  # Textual is loaded only for this command
+
+    return tui_main(args)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

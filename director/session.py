@@ -24,6 +24,7 @@ from director.agent_client import AgentClient, DeviceLink, agent_for
 from director.errors import (AuthenticationError, BadInput, Cancelled, DirectorError, HostKeyError, PassFailed,
                              TransportError)
 from director.figures import PassFigures, all_checks, check_json, official_check, pass_figures, power_consistency
+from director.gcquiet import quiet_gc
 from director.passes import fetch_pass_files, file_sha256, run_pass, stage_model
 from director.power_setup import OpenAnalyzer, describe, open_bound_analyzer
 from director.resultdir import plot_run, sanitize, summary_row, write_json, write_pass_spl
@@ -112,6 +113,7 @@ class Session:
         starts, and leaves no result folder behind.
         """
         spec = self.spec
+        quiet_gc()
         inventory = load_inventory(spec.inventory)
         self.device = inventory.get(spec.device)
         self.binding = inventory.analyzer(spec.analyzer) if spec.analyzer else self.device.analyzer
@@ -221,21 +223,9 @@ class Session:
         return profile
 
     def _wait_for_reboot(self, device: Device, old_boot_id: str) -> Any:
-        """Reconnect until the board answers with a new boot_id; the new profile."""
         assert self._transport is not None
-        deadline = time.monotonic() + self.spec.reboot_timeout_s
-        last_error = "no answer"
-        while time.monotonic() < deadline:
-            self._wait(REBOOT_POLL_S, "waiting for the board to come back")
-            try:
-                self._transport.reconnect()
-                profile = profile_for(device, self._transport)
-                if profile.boot_id() != old_boot_id:
-                    return profile
-                last_error = "still the same boot_id"
-            except (DirectorError, DeviceError) as e:
-                last_error = str(e)
-        raise DirectorError(f"{device.name} did not come back within {self.spec.reboot_timeout_s:g} s ({last_error})")
+        return wait_for_reboot(device, self._transport, old_boot_id, self.spec.reboot_timeout_s,
+                               lambda seconds: self._wait(seconds, "waiting for the board to come back"))
 
     def _settle(self, profile: Any) -> None:
         spec = self.spec
@@ -425,3 +415,21 @@ def _facts(profile: Any) -> Dict[str, Any]:
         return facts.to_dict() if hasattr(facts, "to_dict") else dict(facts)
     except Exception as e:  # facts are a record, not a precondition
         return {"error": str(e)}
+
+
+def wait_for_reboot(device: Device, transport: Transport, old_boot_id: str, timeout_s: float,
+                    wait: Callable[[float], None] = time.sleep) -> Any:
+    """Reconnect until the board answers with a new boot_id; its new profile. `wait` sleeps between tries."""
+    deadline = time.monotonic() + timeout_s
+    last_error = "no answer"
+    while time.monotonic() < deadline:
+        wait(REBOOT_POLL_S)
+        try:
+            transport.reconnect()
+            profile = profile_for(device, transport)
+            if profile.boot_id() != old_boot_id:
+                return profile
+            last_error = "still the same boot_id"
+        except (DirectorError, DeviceError) as e:
+            last_error = str(e)
+    raise DirectorError(f"{device.name} did not come back within {timeout_s:g} s ({last_error})")

@@ -22,6 +22,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from devices.inventory import load_inventory
 from director.errors import Cancelled, DirectorError
+from director.gcquiet import quiet_gc
 from director.resultdir import summary_row
 from director.runspec import RunSpec
 from director.agent_client import DeviceLink
@@ -97,6 +98,7 @@ class SweepRunner:
     def run(self) -> Dict[str, int]:
         """Work until no device has anything left it may start; the counts by state."""
         self._take_lock()
+        quiet_gc()
         try:
             inventory = load_inventory(self.inventory_path)
             for job in self.store.running(self.sweep_id):

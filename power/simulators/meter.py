@@ -254,6 +254,10 @@ class Meter:
         u_d = 0.0 if u <= self._zero_frac * vr else u
         i_d = 0.0 if i <= self._zero_frac * ir else i
         s = u_d * i_d
+        if s > 0:
+            # A meter's P is the mean of u·i over the same samples as its U and I, so |P| <= U·I
+            # (Cauchy-Schwarz): noise drawn apart for P must not break that, or λ = P/S leaves ±1.
+            p = max(-s, min(s, p))
         pf = max(-1.0, min(1.0, p / s)) if s > 0 else _NAN
         q = math.sqrt(max(s * s - p * p, 0.0))
         phase = math.degrees(math.acos(pf)) if s > 0 else _NAN

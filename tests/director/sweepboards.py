@@ -26,6 +26,19 @@ IDLE_W = 30.0
 LOAD_W = 20.0
 
 
+LOCAL_BENCH = f"""
+[analyzers.wt]
+model = "WT310E"
+url = "sim:cpu"
+options = {{ idle_w = {IDLE_W}, load_w = {LOAD_W} }}
+
+[devices.local]
+kind = "local"
+analyzer = "wt"
+"""
+"""An inventory: the built-in local device measured by a simulated bench drawing 30 W at rest."""
+
+
 @dataclass
 class SweepBoard:
     """One board: its sshd and its fake tree."""

@@ -11,32 +11,38 @@ import sqlite3
 import subprocess
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator, List
 
 import pytest
 
 from director.store import open_store
 from tests.director.commandline import Director, make_director, one_error
-from tests.director.sweepboards import IDLE_W, LOAD_W, sweep_toml
-
-INVENTORY = f"""
-[analyzers.wt]
-model = "WT310E"
-url = "sim:cpu"
-options = {{ idle_w = {IDLE_W}, load_w = {LOAD_W} }}
-
-[devices.local]
-kind = "local"
-analyzer = "wt"
-"""
+from tests.director.sweepboards import LOCAL_BENCH, sweep_toml
 
 
 @pytest.fixture
 def lab(tmp_path):
     """A director, an inventory and a results folder."""
     inventory = tmp_path / "devices.toml"
-    inventory.write_text(INVENTORY)
+    inventory.write_text(LOCAL_BENCH)
     return make_director(tmp_path), inventory, tmp_path / "results"
+
+
+@pytest.fixture
+def background(lab) -> Iterator[Callable[..., subprocess.Popen]]:
+    """Start `director ...` in the background; whatever is still running at the end is killed."""
+    director, _, _ = lab
+    started: List[subprocess.Popen] = []
+
+    def start(*args) -> subprocess.Popen:
+        started.append(director.start(*args))
+        return started[-1]
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)
 
 
 def spec(tmp: Path, name: str, repeats: int, min_duration_ms: int = 1500, models=("tiny_float_b1.onnx",)) -> Path:
@@ -65,9 +71,9 @@ def steer(director: Director, inventory: Path, results: Path, *args) -> subproce
     return director("--inventory", inventory, "sweep", *args, "--results", results)
 
 
-def test_pause_holds_new_jobs_and_resume_from_another_terminal_goes_on(lab, tmp_path):
+def test_pause_holds_new_jobs_and_resume_from_another_terminal_goes_on(lab, background, tmp_path):
     director, inventory, results = lab
-    runner = director.start("--inventory", inventory, "sweep", "run", spec(tmp_path, "pz", 3), "--results", results)
+    runner = background("--inventory", inventory, "sweep", "run", spec(tmp_path, "pz", 3), "--results", results)
     db = results / "results.db"
     wait_until(db, "SELECT key FROM attempts WHERE outcome = 'running'", bool)
     paused = steer(director, inventory, results, "pause", "pz")
@@ -93,9 +99,9 @@ def test_pause_holds_new_jobs_and_resume_from_another_terminal_goes_on(lab, tmp_
     assert [a["outcome"] for a in store.attempts(sweep.sweep_id)] == ["done"] * 3
 
 
-def test_cancel_stops_the_running_job_and_cancels_the_rest(lab, tmp_path):
+def test_cancel_stops_the_running_job_and_cancels_the_rest(lab, background, tmp_path):
     director, inventory, results = lab
-    runner = director.start("--inventory", inventory, "sweep", "run", spec(tmp_path, "cx", 3, 20000),
+    runner = background("--inventory", inventory, "sweep", "run", spec(tmp_path, "cx", 3, 20000),
                             "--results", results)
     db = results / "results.db"
     wait_until(db, "SELECT key FROM attempts WHERE outcome = 'running' AND phase = 'run_1'", bool)

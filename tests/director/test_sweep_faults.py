@@ -257,3 +257,30 @@ def test_a_power_mode_the_board_lacks_is_refused_before_anything_runs(tmp_path, 
                        "(board modes: 15W, 25W, 7W, MAXN_SUPER)"), message
     assert not (results / "results.db").exists() or open_store(str(results / "results.db")).sweeps() == []
 
+
+
+def test_an_analyzer_bound_to_two_boards_measures_one_job_at_a_time(tmp_path, boards):
+    port = tmp_path / "ttyShared"
+    meter = build("WT310E", load_w=IDLE_W, cpu_coupled=True, cpu_load_w=LOAD_W, update_s=0.1)
+    server = PtyServer(Link(meter, baud=57600), str(port)).start()
+    try:
+        shared = f'[analyzers.shared]\nmodel = "WT310E"\nurl = "{port}"\nbaudrate = 57600\n'
+        bench = Bench(tmp_path, boards, [shared, "[analyzers.board1_wt]\nmodel = \"WT310E\"\nurl = \"sim:cpu\"\n",
+                                         "[analyzers.board2_wt]\nmodel = \"WT310E\"\nurl = \"sim:cpu\"\n"])
+        inventory = Path(bench.inventory)
+        inventory.write_text(inventory.read_text().replace('analyzer = "board1_wt"', 'analyzer = "shared"')
+                             .replace('analyzer = "board2_wt"', 'analyzer = "shared"'))
+        sweep_id = bench.run(sweep_toml("shared", ["board1", "board2"], repeats=2))
+    finally:
+        server.stop()
+    assert {j.state for j in bench.store.jobs(sweep_id)} == {"done"}
+    spans = sorted((a["started_ns"], a["ended_ns"], a["key"]) for a in bench.attempts(sweep_id))
+    assert len(spans) == 4 and {key.split("/")[0] for _, _, key in spans} == {"board1", "board2"}
+    # Each device's worker claimed its job at once, but the meter was read by one session at a time:
+    # every run's samples lie outside every other run's.
+    windows = []
+    for job in bench.store.jobs(sweep_id):
+        samples = Path(job.folder, "samples.csv").read_text().splitlines()[1:]
+        windows.append((int(samples[0].split(",")[0]), int(samples[-1].split(",")[0])))
+    windows.sort()
+    assert all(earlier[1] < later[0] for earlier, later in zip(windows, windows[1:])), windows

@@ -1,0 +1,1 @@
+"""Small widgets of the lab UI, each with its own CSS."""
