@@ -99,8 +99,10 @@ class ProcessAnalyzer(Analyzer):
         env["PYTHONPATH"] = os.pathsep.join([package_root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
         payload = json.dumps({"model": config.model, "url": config.url, "options": dict(config.options)})
         try:
+            # A session of its own is also a scheduling group of its own where the kernel groups by session
+            # (autogroup): the child's CPU share is then not split with the director and every other sampler.
             self._proc = subprocess.Popen([sys.executable, "-m", "power.sampler", payload], stdin=subprocess.PIPE,
-                                          stdout=subprocess.PIPE, env=env)
+                                          stdout=subprocess.PIPE, env=env, start_new_session=True)
         except OSError as e:
             raise AnalyzerIOError(f"cannot start the sampler process for {config.model} at {config.url}: {e}") from e
         self.pid = self._proc.pid
