@@ -105,7 +105,8 @@ def start_meters(tmp: Path, boards: list) -> List[subprocess.Popen]:
         meters.append(subprocess.Popen(
             [sys.executable, "-m", "power.simulators", "wt310e", "--link", str(link), "--baud", "57600",
              "--rate", "0.1", "--load", "40W", "--seed", str(number)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            # Own session, so own scheduling group under autogroup: separate hardware shares no CPU with the bench.
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
     deadline = time.monotonic() + 30
     while not all((tmp / f"tty_{b.name}").exists() for b in boards):
         if time.monotonic() > deadline:
@@ -135,10 +136,12 @@ def scale(args: argparse.Namespace) -> None:
             spec = load_sweep_spec(str(tmp / "sweep.toml"), load_inventory(inventory))
             sweep_id = queue_sweep(store, spec, str(tmp / "results"))
             before = resource.getrusage(resource.RUSAGE_SELF)
+            children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.monotonic()
             SweepRunner(store, sweep_id, inventory=inventory, known_hosts=hosts).run()
             wall_s = time.monotonic() - start
             after = resource.getrusage(resource.RUSAGE_SELF)
+            children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
             expected = lost = no_data = 0
             for attempt in store.attempts(sweep_id):
                 samples = read_samples_csv(Path(attempt["folder"]) / "samples.csv")
@@ -152,10 +155,13 @@ def scale(args: argparse.Namespace) -> None:
                     emit(part="scale", job=attempt["key"], outcome=attempt["outcome"], reason=attempt["reason"])
             states = [job.state for job in store.jobs(sweep_id)]
             cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+            # The analyzers' sampler processes, reaped as each session closes its analyzer.
+            children_cpu_s = sum(getattr(children_after, f) - getattr(children_before, f) for f in ("ru_utime", "ru_stime"))
             emit(part="scale", boards=args.boards, jobs_done=states.count("done"), jobs=len(states),
                  attempts=len(store.attempts(sweep_id)), wall_s=round(wall_s, 1), samples_expected=expected,
                  samples_lost=lost, meter_no_data=no_data,
-                 director_cpu_pct_of_one_core=round(100 * cpu_s / wall_s, 1), cores=os.cpu_count())
+                 director_cpu_pct_of_one_core=round(100 * cpu_s / wall_s, 1),
+                 samplers_cpu_pct_of_one_core=round(100 * children_cpu_s / wall_s, 1), cores=os.cpu_count())
         finally:
             for meter in meters:
                 meter.terminate()

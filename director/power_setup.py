@@ -1,29 +1,32 @@
 """Opening the analyzer a run is bound to, including the built-in `sim` (a WT310E on a pseudo-terminal).
 
-The simulator is served on a real /dev/pts path and read through the production Yokogawa driver,
-so a demo run exercises the same code as a bench with a real meter. Its power follows this
-host's CPU load, which for the `local` device is the device's load.
+Each analyzer's driver runs in its own process (power.analyzers.subprocess_analyzer), so nothing in the
+director (other sessions' threads, SSH, plotting, GC pauses) can hold it off an instrument's deadline.
+The `sim` simulator is served on a real /dev/pts path in that process and read through the production
+Yokogawa driver, so a demo run exercises the same code as a bench with a real meter. Its power follows
+this host's CPU load, which for the `local` device is the device's load. The option `in_process = true`
+opens the driver in the director's own process instead.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from devices.inventory import AnalyzerBinding
 from director.errors import BadInput, DirectorError
 from power.analyzer import Analyzer, AnalyzerConfig, open_analyzer
+from power.analyzers.subprocess_analyzer import ProcessAnalyzer
 from power.errors import PowerError
+from power.simulators.bound import (SIM_BAUD, SIM_IDLE_W, SIM_LOAD_W, SIM_UPDATE_S, SIM_URL_PREFIX, UnknownSimulator,
+                                    is_sim_url, sim_kind, start_simulator)
 from power.uncertainty import PowerAccuracy, accuracy_for
 
 log = logging.getLogger(__name__)
 
-SIM_URL_PREFIX = "sim:"
-SIM_BAUD = 57600  # the WT300E's fastest RS-232 speed; 100 ms updates need more than 9600 baud
-SIM_UPDATE_S = 0.1
-SIM_IDLE_W = 6.0  # a small edge board at rest
-SIM_LOAD_W = 9.0  # added at 100 % CPU
+__all__ = ["OpenAnalyzer", "SIM_BAUD", "SIM_IDLE_W", "SIM_LOAD_W", "SIM_UPDATE_S", "SIM_URL_PREFIX", "describe",
+           "open_bound_analyzer"]
 
 
 @dataclass
@@ -37,7 +40,7 @@ class OpenAnalyzer:
     _cleanups: List[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
-        """Close the analyzer, then stop anything started for it (the simulator)."""
+        """Close the analyzer, then stop anything started for it (the simulator, when in process)."""
         try:
             self.analyzer.close()
         except PowerError as e:
@@ -47,56 +50,49 @@ class OpenAnalyzer:
         self._cleanups.clear()
 
 
-def _start_simulator(binding: AnalyzerBinding) -> tuple:
-    from power.simulators.serve import Link, PtyServer, build
-
-    kind = binding.url[len(SIM_URL_PREFIX):] or "cpu"
-    if kind not in ("cpu", "constant"):
-        raise BadInput(f"analyzer {binding.name!r}: unknown simulator {binding.url!r} (sim:cpu or sim:constant)")
-    options = dict(binding.options)
-    update_s = float(options.pop("update_s", SIM_UPDATE_S))
-    cpu_of = str(options.pop("cpu_of", ""))
-    utilisation = None
-    if cpu_of:
-        from power.simulators.load import ProcessLoad
-
-        utilisation = ProcessLoad(cpu_of)
-    instrument = build(
-        binding.model.upper(),
-        load_w=float(options.pop("idle_w", SIM_IDLE_W)),
-        cpu_load_w=float(options.pop("load_w", SIM_LOAD_W)),
-        update_s=update_s,
-        cpu_coupled=kind == "cpu",
-        utilisation=utilisation,
-        seed=int(options.pop("seed", 0)),
-    )
-    baud = int(options.get("baudrate", SIM_BAUD))
-    server = PtyServer(Link(instrument, baud=baud)).start()
-    options.setdefault("baudrate", baud)
-    return server, AnalyzerConfig(model=binding.model, url=server.path, options=options)
-
-
-def open_bound_analyzer(binding: AnalyzerBinding) -> OpenAnalyzer:
-    """Open (and for `sim`, first start) the analyzer of a binding."""
+def open_bound_analyzer(binding: AnalyzerBinding, in_process: Optional[bool] = None) -> OpenAnalyzer:
+    """Open (and for `sim`, first start) the analyzer of a binding, in its own process unless in_process."""
+    config = binding.to_config()
+    options: Dict[str, Any] = dict(config.options)
+    option = options.pop("in_process", False)
+    in_process = bool(option) if in_process is None else in_process
+    config = AnalyzerConfig(config.model, config.url, options)
+    simulated = is_sim_url(binding.url)
+    if simulated:
+        try:
+            sim_kind(binding.url)
+        except UnknownSimulator as e:
+            raise BadInput(f"analyzer {binding.name!r}: {e}") from e
     cleanups: List[Callable[[], None]] = []
-    simulated = binding.url.startswith(SIM_URL_PREFIX)
+    analyzer: Optional[Analyzer] = None
     try:
-        if simulated:
-            server, config = _start_simulator(binding)
-            cleanups.append(server.stop)
+        if in_process:
+            if simulated:
+                server, config = start_simulator(config)
+                cleanups.append(server.stop)
+            analyzer = open_analyzer(config)
         else:
-            config = binding.to_config()
-        analyzer = open_analyzer(config)
+            proxy = ProcessAnalyzer(config)
+            analyzer, config = proxy, proxy.opened_config
         analyzer.identify()
     except PowerError as e:
         for cleanup in reversed(cleanups):
             cleanup()
+        if analyzer is not None:
+            _close_quietly(analyzer)
         raise DirectorError(f"analyzer {binding.name!r} ({binding.model} at {binding.url}): {e}") from e
     try:
         accuracy: Optional[PowerAccuracy] = accuracy_for(binding.model)
     except PowerError:
         accuracy = None
     return OpenAnalyzer(analyzer, config, accuracy, simulated, cleanups)
+
+
+def _close_quietly(analyzer: Analyzer) -> None:
+    try:
+        analyzer.close()
+    except PowerError as e:
+        log.warning("closing the analyzer after a failed open: %s", e)
 
 
 def describe(open_: OpenAnalyzer) -> Any:
