@@ -9,7 +9,7 @@ import os
 import sys
 import threading
 import time
-from typing import IO, Any, Dict, List, Optional
+from typing import IO, Any, Dict, Optional
 
 from devices.inventory import load_inventory
 from director.errors import EXIT_FAILED, EXIT_INVALID, BadInput
@@ -104,26 +104,15 @@ def _newest_unfinished(store: Store) -> str:
 def _run(args: argparse.Namespace) -> int:
     inventory = load_inventory(args.inventory)
     spec = load_sweep_spec(_need(args.target, "run SPEC: give a sweep spec file"), inventory)
-    check_power_modes(spec, _board_modes(spec, inventory, args.known_hosts))
+    from director.lab_sweeps import board_modes
+
+    check_power_modes(spec, board_modes(spec, args.inventory, args.known_hosts))
     from director.sweep import queue_sweep
 
     store = store_for(args)
     sweep_id = queue_sweep(store, spec, args.results)
     print(f"sweep {sweep_id}: {len(spec.jobs)} jobs; results in {store.sweep(sweep_id).results}", file=sys.stderr)
     return _attach(args, store, sweep_id)
-
-
-def _board_modes(spec: SweepSpec, inventory: Any, known_hosts: Optional[str]) -> Dict[str, List[str]]:
-    """The power modes each board that is asked for one offers (its own names and the inventory's aliases)."""
-    from devices.profiles import profile_for
-    from director.ssh import transport_for
-
-    modes: Dict[str, List[str]] = {}
-    for name in sorted({job.device for job in spec.jobs if job.power_mode}):
-        device = inventory.get(name)
-        with transport_for(device, known_hosts=known_hosts) as transport:
-            modes[name] = [m.name for m in profile_for(device, transport).power_modes()] + list(device.power_modes)
-    return modes
 
 
 def _attach(args: argparse.Namespace, store: Store, sweep_id: str) -> int:
