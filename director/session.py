@@ -57,14 +57,15 @@ class Progress:
 class Session:
     """Runs one RunSpec end to end; run() returns run.json's content.
 
-    With a DeviceLink the session uses that open connection and agent (and leaves them open);
-    otherwise it opens and closes its own.
+    With a DeviceLink the session uses that open connection and agent, and with a lent analyzer that
+    analyzer, and leaves them open; otherwise it opens and closes its own.
     """
 
     def __init__(self, spec: RunSpec, on_progress: Optional[Callable[[Progress], None]] = None,
-                 link: Optional[DeviceLink] = None) -> None:
+                 link: Optional[DeviceLink] = None, lent_analyzer: Optional[OpenAnalyzer] = None) -> None:
         self.spec = spec
         self.link = link
+        self.lent_analyzer = lent_analyzer
         self.on_progress = on_progress or (lambda progress: None)
         self.started_ns = time.time_ns()
         self._t0 = time.monotonic()
@@ -173,7 +174,7 @@ class Session:
         self.record["device"]["agent_info"] = client.info()
         model_path = stage_model(transport, spec.model, device.workdir)
         self._progress(detail="analyzer")
-        self._analyzer = open_bound_analyzer(binding)
+        self._analyzer = self.lent_analyzer or open_bound_analyzer(binding)
         self.record["analyzer"] = describe(self._analyzer)
         self._sync("preflight")
         self.monitor = PowerMonitor(
@@ -372,7 +373,7 @@ class Session:
                 self.monitor.stop()
             except Exception as e:  # the analyzer's own error; what was sampled is already on disk
                 log.warning("stopping the analyzer: %s", e)
-        if self._analyzer is not None:
+        if self._analyzer is not None and self.lent_analyzer is None:  # a lent analyzer stays open too
             self._analyzer.close()
         if self.link is None:  # a lent link stays open for the next session
             if self._client is not None:

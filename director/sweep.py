@@ -25,12 +25,13 @@ from director.errors import Cancelled, DirectorError
 from director.gcquiet import quiet_gc
 from director.resultdir import summary_row
 from director.runspec import RunSpec
-from director.agent_client import DeviceLink
 from director.session import Progress, Session
 from director.store import Claim, JobRow, Store
 from director.sweep_faults import failing_checks, sort_fault
+from director.sweep_kept import KeptOpen
 from director.sweep_recovery import boot_id, cancel_leftover, read_run
 from director.sweepspec import SweepJob, SweepSpec, job_estimate_s
+from power.simulators.bound import is_sim_url
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class SweepRunner:
         self._idle: Dict[Tuple[str, Optional[str]], Tuple[float, str]] = {}
         self._boot_ids: Dict[str, str] = {}
         self._phases: Dict[str, Tuple[str, str]] = {}
-        self._links: Dict[str, DeviceLink] = {}
+        self._kept = KeptOpen(inventory, known_hosts)
         self._state_read: Dict[str, float] = {}
         self._guard = threading.Lock()
         self._lock_file: Optional[int] = None
@@ -111,7 +112,7 @@ class SweepRunner:
             devices = sorted({j.device for j in self.store.jobs(self.sweep_id)})
             for device in devices:
                 binding = inventory.get(device).analyzer
-                if binding is not None and not binding.url.startswith("sim:"):
+                if binding is not None and not is_sim_url(binding.url):
                     self._analyzer_locks.setdefault(binding.name, threading.Lock())
             workers = [threading.Thread(target=self._worker, args=(d,), name=f"sweep-{d}", daemon=True)
                        for d in devices]
@@ -129,6 +130,7 @@ class SweepRunner:
             self._conclude()
             return self.store.counts(self.sweep_id)
         finally:
+            self._kept.close()
             self._release_lock()
 
     def interrupt(self, reason: str) -> None:
@@ -220,7 +222,7 @@ class SweepRunner:
             log.error("%s: worker stopped: %s", device, e)
             self.stop_reason = str(e)
         finally:
-            self._drop_link(device)
+            self._kept.release(device)
             self._status(device, None, 0, "idle")
 
     def _stop_condition(self) -> Optional[str]:
@@ -253,21 +255,9 @@ class SweepRunner:
             watchdog.cancel()
             with self._guard:
                 self._sessions.pop(device, None)
+        if outcome.outcome not in ("done", "invalid"):
+            self._kept.drop(device)  # failed checks (a gap in the samples, say) may come from either
         self._record(job, claim, outcome)
-
-    def _link(self, device: str) -> DeviceLink:
-        """The device's open connection and agent, kept across its jobs (opened on first use)."""
-        if device not in self._links:
-            self._links[device] = DeviceLink.open(load_inventory(self.inventory_path).get(device), self.known_hosts)
-        return self._links[device]
-
-    def _drop_link(self, device: str) -> None:
-        link = self._links.pop(device, None)
-        if link is not None:
-            try:
-                link.close()
-            except DirectorError as e:
-                log.info("%s: closing a broken link: %s", device, e)
 
     def _analyzer_lock(self, device: str) -> Any:
         binding = load_inventory(self.inventory_path).get(device).analyzer
@@ -290,7 +280,8 @@ class SweepRunner:
     def _outcome(self, job: SweepJob, claim: Claim, session: Session) -> Outcome:
         """Run the session and sort how it ended."""
         try:
-            session.link = self._link(job.device)
+            session.link = self._kept.link(job.device)
+            session.lent_analyzer = self._kept.analyzer(job.device)
             record = session.run()
         except Cancelled as e:
             if self.store.sweep(self.sweep_id).state == "cancelled":
@@ -299,7 +290,7 @@ class SweepRunner:
                 return Outcome("interrupted", "pending", str(e), _run_of(session))
             return self._transient(claim, str(e), _run_of(session))  # the watchdog
         except Exception as e:  # sorted below; a bug must not end an unattended night either
-            self._drop_link(job.device)  # it may be what broke: the next attempt connects afresh
+            self._kept.drop(job.device)  # the link or the analyzer may be what broke: the next attempt opens them afresh
             fault = sort_fault(e, job)
             if fault.internal:
                 log.exception("%s: internal error", job.key)
