@@ -123,7 +123,10 @@ def headline(run: Dict[str, Any]) -> str:
     """The one line that says what was measured."""
     testing = run["passes"]["run_1"]
     figures, agent = testing["figures"], testing["agent"]
-    if run["scenario"] == "SingleStream":
+    if run.get("mode") == "accuracy":
+        line = (agent.get("accuracy") or {}).get("line") or "no accuracy (the dataset has no labels)"
+        perf, energy = f"accuracy: {line}", f"{agent.get('sample_count')} samples"
+    elif run["scenario"] == "SingleStream":
         perf = f"p90 {agent['latency_ns']['p90'] / 1e6:.3f} ms, {agent['query_count']} queries"
         energy = f"{figures['energy_per_query_mj']:.3f} mJ/query"
     else:
@@ -262,9 +265,11 @@ def parser() -> argparse.ArgumentParser:
     setup.add_argument("--extras", default="onnx", help="runtimes to install: onnx, tflite (comma-separated)")
     _host_key_flags(setup)
     setup.set_defaults(func=cmd_setup)
+    from director.submission.export_cmd import add_parser as add_submission_parser
     from director.sweep_cmds import add_parsers
 
     add_parsers(sub)
+    add_submission_parser(sub)
     tui = sub.add_parser(
         "tui", help="the lab in a terminal UI: devices, a live run, sweeps, results",
         description="A full-screen terminal UI (keys 1-4 switch screens, the bottom line lists the rest): devices "

@@ -1,0 +1,138 @@
+"""`director submission export`: real run folders in, an MLPerf results tree out (reference/mlperf.md §11)."""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import tarfile
+from pathlib import Path
+from typing import Dict
+
+import pytest
+
+from director.errors import BadInput
+from director.submission.export import ExportOptions, export
+from director.submission.system_desc import SYSTEM_KEYS, SYSTEM_NON_EMPTY
+from tests.director.commandline import ERROR, make_director
+
+CASE_FILES = {
+    "README.md", "user.conf", "measurements.json",
+    "accuracy/mlperf_log_summary.txt", "accuracy/mlperf_log_detail.txt", "accuracy/mlperf_log_accuracy.json",
+    "accuracy/accuracy.txt",
+    "performance/run_1/mlperf_log_summary.txt", "performance/run_1/mlperf_log_detail.txt", "performance/run_1/spl.txt",
+    "performance/ranging/mlperf_log_summary.txt", "performance/ranging/mlperf_log_detail.txt",
+    "performance/ranging/spl.txt",
+    "performance/power/edgepower_run.json", "performance/power/samples.csv",
+}
+
+
+def all_runs(edge_runs: Dict[str, Path]) -> list:
+    return [str(edge_runs[k]) for k in ("SingleStream", "Offline", "SingleStream-accuracy", "Offline-accuracy")]
+
+
+def test_export_writes_the_tree_with_unmodified_logs(edge_runs, answers, tmp_path) -> None:
+    director = make_director(tmp_path)
+    out = tmp_path / "out"
+    done = director("submission", "export", *all_runs(edge_runs), "--out", out, "--submitter", "edgepower",
+                    "--system", "local_onnx", "--answers", answers, "--tar")
+    assert done.returncode == 0, done.stderr
+    root = out / "open" / "edgepower"
+    assert done.stdout.splitlines()[:3] == [
+        f"wrote {root}",
+        "  results/local_onnx/resnet50/Offline: performance + accuracy",
+        "  results/local_onnx/resnet50/SingleStream: performance + accuracy",
+    ]
+    assert "note: SIMULATED analyzer: these are not measurements of real power. Power measured by edgepower's own " \
+           "WT310E driver, not by the official MLPerf power workflow" in done.stdout
+    for scenario in ("SingleStream", "Offline"):
+        case = root / "results" / "local_onnx" / "resnet50" / scenario
+        files = {str(p.relative_to(case)) for p in case.rglob("*") if p.is_file()}
+        assert files == CASE_FILES
+        perf, acc = edge_runs[scenario], edge_runs[f"{scenario}-accuracy"]
+        for name in ("mlperf_log_summary.txt", "mlperf_log_detail.txt", "spl.txt"):
+            assert filecmp.cmp(perf / "run_1" / name, case / "performance" / "run_1" / name, shallow=False)
+            assert filecmp.cmp(perf / "ranging" / name, case / "performance" / "ranging" / name, shallow=False)
+        assert filecmp.cmp(acc / "run_1" / "accuracy.txt", case / "accuracy" / "accuracy.txt", shallow=False)
+        assert (case / "accuracy" / "accuracy.txt").read_text().startswith("accuracy=75.000%, good=24, total=32")
+        assert json.loads((case / "measurements.json").read_text()) == {
+            "input_data_types": "fp32", "retraining": "No", "starting_weights_filename": "tiny_float.onnx",
+            "weight_data_types": "fp32", "weight_transformations": "none"}
+        readme = (case / "README.md").read_text()
+        assert "> SIMULATED analyzer: these are not measurements of real power." in readme
+        table = (root / "measurements" / "local_onnx" / "resnet50" / scenario / "analyzer_table.md").read_text()
+        assert "| Serial number | C2PH13047V |" in table and "| Testing current range (A) | 0.1 |" in table
+        assert (root / "measurements" / "local_onnx" / "resnet50" / scenario / "power_settings.md").is_file()
+    system = json.loads((root / "systems" / "local_onnx.json").read_text())
+    assert set(SYSTEM_KEYS) <= set(system)
+    assert [k for k in SYSTEM_NON_EMPTY if system[k] in ("", None)] == []
+    assert (system["division"], system["submitter"], system["status"], system["system_type"]) == \
+        ("open", "edgepower", "available", "edge")
+    assert system["cooling"] == "passive heatsink" and system["accelerators_per_node"] == 0
+    assert system["framework"].startswith("onnxruntime ")
+    assert (root / "src" / "resnet50" / "edgepower_agent" / "runner.py").is_file()
+    checklist = (root / "documentation" / "self_certification_local_onnx.md").read_text()
+    assert "| Result validity | VALID | run_1/mlperf_log_detail.txt |" in checklist
+    assert "| Accuracy | accuracy=75.000%, good=24, total=32 | accuracy/accuracy.txt |" in checklist
+    assert "| RNG seeds (qsl, sample index, schedule) | 2085463073848966840, 2747215439041700203, " \
+           "16159082839903944936 |" in checklist
+    assert checklist.count("- [ ] ") == 7 and checklist.count(": ______") == 7
+    with tarfile.open(out / "open.tar.gz") as tar:
+        names = tar.getnames()
+    assert "open/edgepower/results/local_onnx/resnet50/Offline/performance/run_1/spl.txt" in names
+
+
+def _options(tmp_path: Path, answers: Path, **kw) -> ExportOptions:
+    return ExportOptions(out=str(tmp_path / "out"), division="open", category="available", submitter="lab",
+                         answers=str(answers), **kw)
+
+
+def test_bad_input_is_refused_before_anything_is_written(edge_runs, answers, tmp_path) -> None:
+    runs = all_runs(edge_runs)
+    cases = [
+        ([str(tmp_path)], {}, f"{tmp_path}: not a run folder (no run.json)"),
+        (runs + [runs[0]], {}, f"local/resnet50/SingleStream: two performance runs ({runs[0]} and {runs[0]}); "
+                               "give one of them"),
+        ([runs[2]], {}, "local/resnet50/SingleStream: only an accuracy run; a result needs a performance run too"),
+        (runs, {"system": "bad name"}, "system name 'bad name': use letters, digits, '_', '-' and '.' "
+                                       "(give one with --system)"),
+    ]
+    for folders, extra, message in cases:
+        with pytest.raises(BadInput) as caught:
+            export(folders, _options(tmp_path, answers, **extra))
+        assert str(caught.value) == message
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_answers_are_named_and_asked_for(edge_runs, tmp_path) -> None:
+    empty = tmp_path / "empty.toml"
+    empty.write_text("[system]\ncooling = \"fan\"\n")
+    with pytest.raises(BadInput) as caught:
+        export(all_runs(edge_runs), _options(tmp_path, empty))
+    assert str(caught.value) == (
+        "system: no value for host_memory_configuration, host_storage_capacity, host_storage_type, host_networking, "
+        f"host_network_card_count, host_networking_topology; give them in the [system] table of {empty}")
+    asked = []
+
+    def ask(prompt: str) -> str:
+        asked.append(prompt)
+        return "typed"
+    result = export(all_runs(edge_runs), _options(tmp_path, empty), ask=ask)
+    assert asked[:2] == ["system.host_memory_configuration: ", "system.host_storage_capacity: "]
+    assert asked[-3:] == [f"measurements.{k}: " for k in ("retraining", "weight_data_types", "weight_transformations")]
+    assert len(result.cases) == 2
+
+
+def test_cli_errors_are_one_line(edge_runs, answers, tmp_path) -> None:
+    director = make_director(tmp_path)
+    bad_toml = tmp_path / "bad.toml"
+    bad_toml.write_text("[system]\nwheels = 4\n")
+    for args, message in (
+        (("submission", "export", tmp_path, "--out", tmp_path / "o", "--submitter", "x"),
+         f"{tmp_path}: not a run folder (no run.json)"),
+        (("submission", "export", edge_runs["SingleStream"], "--out", tmp_path / "o", "--submitter", "x",
+          "--answers", bad_toml),
+         f"{bad_toml}: [system] has unknown key 'wheels' (expected one of the MLPerf keys, e.g. division, "
+         "submitter, status, ...)"),
+    ):
+        done = director(*args)
+        assert (done.returncode, done.stderr) == (2, ERROR + message + "\n")
