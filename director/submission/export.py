@@ -23,7 +23,7 @@ import tarfile
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-import agent
+from director.deploy import agent_package
 from director.errors import BadInput
 from director.resultdir import write_json
 from director.submission.checklist import write_checklist
@@ -180,8 +180,9 @@ def _write_case(root: str, case: Case, measurements: Dict[str, Any]) -> List[str
     _write_text(os.path.join(detail, "power_settings.md"), power_settings(run))
     src = os.path.join(root, "src", case.benchmark, "edgepower_agent")
     if not os.path.isdir(src):
-        shutil.copytree(os.path.dirname(os.path.abspath(agent.__file__)), src,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        package = agent_package()  # the code deployed to the board, found without importing it
+        for rel in package.files:
+            _copy_file(os.path.join(package.parent, rel), os.path.join(src, rel))
     return warnings
 
 

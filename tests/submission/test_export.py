@@ -69,7 +69,7 @@ def test_export_writes_the_tree_with_unmodified_logs(edge_runs, answers, tmp_pat
         ("open", "edgepower", "available", "edge")
     assert system["cooling"] == "passive heatsink" and system["accelerators_per_node"] == 0
     assert system["framework"].startswith("onnxruntime ")
-    assert (root / "src" / "resnet50" / "edgepower_agent" / "runner.py").is_file()
+    assert (root / "src" / "resnet50" / "edgepower_agent" / "agent" / "runner.py").is_file()
     checklist = (root / "documentation" / "self_certification_local_onnx.md").read_text()
     assert "| Result validity | VALID | run_1/mlperf_log_detail.txt |" in checklist
     assert "| Accuracy | accuracy=75.000%, good=24, total=32 | accuracy/accuracy.txt |" in checklist
