@@ -84,7 +84,7 @@ class Server:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [_package_parent(), env.get("PYTHONPATH")]))
         with open(os.path.join(folder, "worker.log"), "wb") as log:
-            child = subprocess.Popen(
+            child = subprocess.Popen(  # noqa: S603 - argv list, no shell; our own module and paths we created
                 [sys.executable, "-m", "agent", "run", "--job", job_path, "--out", folder],
                 stdin=subprocess.DEVNULL,
                 stdout=log,

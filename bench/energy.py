@@ -61,7 +61,7 @@ def profile_steps(name: str, seconds: float, rng: random.Random) -> List[Tuple[f
 def measure(profile: str, interval_s: float, noise: bool, seconds: float,
             seed: int) -> Tuple[Scripted, List[Sample]]:
     """Run the simulated meter over a profile and return the truth and the Samples it produced."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - reproducible simulation noise, not cryptography
     truth = Scripted.power_steps(START_NS, profile_steps(profile, seconds, rng))
     clock = ManualClock(START_NS)
     meter = Meter("WT310E", truth, clock, update_s=interval_s, seed=seed, noise=noise)
@@ -91,7 +91,7 @@ def run(profile: str, interval_s: float, noise: bool, seconds: float, windows: i
     truth, samples = measure(profile, interval_s, noise, seconds, seed)
     first_ns = samples[1].t_start_ns  # skip the first update (range change -> no data)
     last_ns = samples[-1].t_end_ns
-    rng = random.Random(seed + 1000)
+    rng = random.Random(seed + 1000)  # noqa: S311 - reproducible simulation noise, not cryptography
     for low_s, high_s in BUCKETS_S:
         ours: List[float] = []
         official: List[float] = []

@@ -91,7 +91,7 @@ def agent_pass(path: str, scenario: str, threads: int, seconds: float, folder: P
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "job.json").write_text(json.dumps(job))
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    subprocess.run(
+    subprocess.run(  # noqa: S603 - argv list, no shell; our own module
         [sys.executable, "-m", "agent", "run", "--job", str(folder / "job.json"), "--out", str(folder / "out")],
         check=False, env=env, capture_output=True, text=True,
     )
@@ -119,7 +119,7 @@ def telemetry_cost(seconds: float) -> Dict[str, float]:
 def raw_in_subprocess(kind: str, path: str, threads: int, seconds: float) -> Dict[str, float]:
     """A raw loop in a fresh process, like the agent's pass, so neither side inherits the other's state."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.run(
+    proc = subprocess.run(  # noqa: S603 - argv list, no shell; our own module
         [sys.executable, "-m", "bench.overhead", "--raw", kind, "--model", path, "--threads", str(threads),
          "--seconds", str(seconds)],
         check=True, env=env, capture_output=True, text=True,

@@ -46,7 +46,7 @@ def run(seconds: float, baud: int, interval_s: float) -> Dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         record = Path(tmp) / "updates.jsonl"
         link = Path(tmp) / "ttyWT310E"
-        sim = subprocess.Popen(
+        sim = subprocess.Popen(  # noqa: S603 - argv list, no shell; our own simulator
             [sys.executable, "-m", "power.simulators", "wt310e", "--pty", "--baud", str(baud),
              "--rate", str(interval_s), "--link", str(link), "--record", str(record), "--seed", "1"],
             stdout=subprocess.PIPE, text=True,

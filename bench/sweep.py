@@ -102,7 +102,7 @@ def start_meters(tmp: Path, boards: list) -> List[subprocess.Popen]:
     meters = []
     for number, board in enumerate(boards):
         link = tmp / f"tty_{board.name}"
-        meters.append(subprocess.Popen(
+        meters.append(subprocess.Popen(  # noqa: S603 - argv list, no shell; our own simulator
             [sys.executable, "-m", "power.simulators", "wt310e", "--link", str(link), "--baud", "57600",
              "--rate", "0.1", "--load", "40W", "--seed", str(number)],
             # Own session, so own scheduling group under autogroup: separate hardware shares no CPU with the bench.

@@ -70,6 +70,7 @@ from __future__ import annotations
 import difflib
 import logging
 import os
+import re
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -86,6 +87,9 @@ FILE_NAME = "devices.toml"
 KINDS = ("local", "ssh")
 PROFILES = ("linux", "jetson", "raspberrypi")
 SUDO_POLICIES = ("never", "passwordless")
+# Device and analyzer names become parts of result folder names and run ids: no '/', quotes or spaces.
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+NAME_RULE = "letters, digits, '_', '-' and '.', starting with a letter or digit, at most 64"
 DEFAULT_PYTHON = "python3"
 DEFAULT_WORKDIR = "~/.cache/edgepower"
 
@@ -173,9 +177,17 @@ class Device:
             "proxy_jump": [hop.spec or hop.host for hop in self.proxy_jump], "ssh_alias": self.ssh_alias,
             "python": self.python, "workdir": self.workdir, "profile": self.profile,
             "analyzer": self.analyzer.name if self.analyzer else None,
-            "power_modes": dict(self.power_modes), "sudo": self.sudo, "env": dict(self.env),
+            "power_modes": dict(self.power_modes), "sudo": self.sudo, "env": redact_env(self.env),
             "tags": list(self.tags), "notes": self.notes, "source": self.source,
         }
+
+
+SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|PASSPHRASE|API_?KEY|CREDENTIAL|PRIVATE|AUTH", re.IGNORECASE)
+
+
+def redact_env(env: Mapping[str, str]) -> Dict[str, str]:
+    """env with the values of secret-looking names (…TOKEN, …PASSWORD, …API_KEY) replaced by "***"."""
+    return {name: "***" if SECRET_NAME.search(name) else value for name, value in env.items()}
 
 
 SIM_ANALYZER = AnalyzerBinding(
@@ -223,7 +235,7 @@ class Inventory:
             return self._devices[name]
         if name == LOCAL_DEVICE.name:
             return LOCAL_DEVICE
-        if name and self._ssh.knows(name):
+        if name and NAME_RE.match(name) and self._ssh.knows(name):  # the name becomes part of folder names
             data = self._ssh.host_data(name)
             return Device(
                 name=name, kind="ssh", host=data.host, user=data.user, port=data.port,

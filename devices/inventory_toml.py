@@ -11,7 +11,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from devices.errors import InventoryError
 from devices.inventory import (
-    BUILTIN_ANALYZERS, DEFAULT_PYTHON, DEFAULT_WORKDIR, KINDS, LOCAL_DEVICE, PROFILES, SUDO_POLICIES,
+    BUILTIN_ANALYZERS, DEFAULT_PYTHON, DEFAULT_WORKDIR, KINDS, LOCAL_DEVICE, NAME_RE, NAME_RULE, PROFILES, SUDO_POLICIES,
     AnalyzerBinding, Device,
 )
 from devices.sshconfig import SshAliases
@@ -136,6 +136,8 @@ def _device(
 ) -> Device:
     table = ("devices", name)
     subject = f"device {name!r}"
+    if not NAME_RE.match(name):
+        raise where.error("devices", ("devices",), name, f"not a usable device name (expected {NAME_RULE})")
     if not isinstance(entry, dict):
         raise where.error("devices", ("devices",), name, f"must be a table, not {_tname(entry)}")
     for key in entry:

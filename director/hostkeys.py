@@ -135,7 +135,9 @@ class KnownHosts:
             if folder:
                 os.makedirs(folder, mode=0o700, exist_ok=True)
             needs_newline = os.path.exists(self.path) and os.path.getsize(self.path) > 0 and not _ends_with_newline(self.path)
-            with open(self.path, "a", encoding="utf-8") as f:
+            # A new file is the owner's alone: whoever can write it decides which hosts are trusted.
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "a", encoding="utf-8") as f:
                 f.write(("\n" if needs_newline else "") + f"{name} {key.get_name()} {key.get_base64()}\n")
         except OSError as e:
             raise HostKeyError(f"cannot write known_hosts {self.path}: {e}") from e

@@ -133,7 +133,7 @@ class LocalTransport(Transport):
     def _spawn(self, argv: Sequence[str], sudo: bool, env: Optional[Mapping[str, str]], stdin: int) -> subprocess.Popen:
         full = self._argv(argv, sudo)
         try:
-            return subprocess.Popen(
+            return subprocess.Popen(  # noqa: S603 - argv list, no shell: the local device runs commands as the transport's argv
                 full, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 env=self._env(env), cwd=self.cwd, start_new_session=True,
             )

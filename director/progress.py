@@ -20,7 +20,12 @@ def describe(progress: Progress) -> str:
     """One line: phase, elapsed / ETA, live W (-- while there is none, or the latest sample is flagged), detail."""
     live = progress.live_w
     watts = "   --   W" if live is None or math.isnan(live) else f"{live:8.3f} W"
-    return f"{progress.phase:<11} {_clock(progress.elapsed_s)} (eta {_clock(progress.eta_s)})  {watts}  {progress.detail}"
+    return f"{progress.phase:<11} {_clock(progress.elapsed_s)} (eta {_clock(progress.eta_s)})  {watts}  {printable(progress.detail)}"
+
+
+def printable(text: str) -> str:
+    """text with control characters escaped (a newline or a terminal escape in a user string stays visible)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class PlainProgress:

@@ -156,6 +156,9 @@ class Store:
         self._lock = threading.RLock()
         try:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            # Owner-only: the sweep queue in it is what the runner executes on the boards. SQLite gives its
+            # -wal and -shm files the database file's permissions.
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
             self._db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._migrate()
@@ -371,14 +374,16 @@ class Store:
     def fail_pending(self, sweep_id: str, reason: str, **match: Any) -> List[str]:
         """Fail at once every pending job matching column=value (device, model_path, runtime); their keys."""
         allowed = {"device", "model_path", "runtime", "power_mode", "key"}
-        assert match and set(match) <= allowed, match
+        if not match or not set(match) <= allowed:  # column names go into the SQL text: only known ones
+            raise ValueError(f"fail_pending matches on {sorted(allowed)}, not {sorted(match)}")
         where = " AND ".join(f"{column} = ?" for column in sorted(match))
         args = [match[column] for column in sorted(match)]
 
         def fail(db: sqlite3.Connection) -> List[str]:
             keys = [r[0] for r in db.execute(
-                f"SELECT key FROM jobs WHERE sweep_id = ? AND state = 'pending' AND {where}", [sweep_id, *args])]
-            db.execute(f"UPDATE jobs SET state = 'failed', reason = ?, updated_ns = ? WHERE sweep_id = ? "
+                f"SELECT key FROM jobs WHERE sweep_id = ? AND state = 'pending' AND {where}",  # noqa: S608 - known columns, values bound
+                [sweep_id, *args])]
+            db.execute(f"UPDATE jobs SET state = 'failed', reason = ?, updated_ns = ? WHERE sweep_id = ? "  # noqa: S608 - known columns, values bound
                        f"AND state = 'pending' AND {where}", [reason, time.time_ns(), sweep_id, *args])
             return keys
 
@@ -426,7 +431,8 @@ def _insert_run(db: sqlite3.Connection, summary: Mapping[str, Any]) -> None:
     row["summary_json"] = json.dumps(dict(summary), sort_keys=True)
     if isinstance(row.get("conformant"), bool):
         row["conformant"] = int(row["conformant"])
-    db.execute(f"INSERT OR REPLACE INTO runs ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
+    # Column names come from COLUMNS, never from input; values are bound.
+    db.execute(f"INSERT OR REPLACE INTO runs ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",  # noqa: S608
                [row[name] for name in names])
 
 

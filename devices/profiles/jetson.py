@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import posixpath
 from typing import Dict, List, Optional
 
 from devices.errors import ProfileError, UnknownPowerMode
@@ -19,7 +20,9 @@ log = logging.getLogger(__name__)
 NVPMODEL_CONF = "/etc/nvpmodel.conf"
 NVPMODEL_STATUS = "/var/lib/nvpmodel/status"
 TEGRA_RELEASE = "/etc/nv_tegra_release"
-CLOCKS_STORE = "/var/tmp/edgepower-jetson_clocks.conf"
+# Written by root: a folder only root can write, not a predictable name in world-writable /var/tmp,
+# where another user could plant a symlink for root to write through.
+CLOCKS_STORE = "/var/lib/edgepower/jetson_clocks.conf"
 
 
 class JetsonProfile(LinuxProfile):
@@ -51,8 +54,10 @@ class JetsonProfile(LinuxProfile):
                 if mode.name == wanted if exact else mode.name.lower() == wanted.lower():
                     return mode
         aliases = "".join(f", {ours} ({theirs})" for ours, theirs in sorted(self.device.power_modes.items()))
-        raise UnknownPowerMode(f"{self.device.name}: unknown power mode {name!r} (board modes: "
-                           f"{', '.join(m.name for m in modes)}{aliases})")
+        asked = name if wanted == name else f"{name!r} = {wanted!r} in devices.toml, which is"
+        what = f"unknown power mode {name!r}" if wanted == name else f"power mode {asked} not on the board"
+        raise UnknownPowerMode(f"{self.device.name}: {what} (board modes: "
+                               f"{', '.join(m.name for m in modes)}{aliases})")
 
     def current_power_mode(self) -> PowerMode:
         """The mode in force, from `nvpmodel -q`."""
@@ -117,6 +122,7 @@ class JetsonProfile(LinuxProfile):
         store = self.clocks_store_path
         if enable:
             if not self._clocks_stored:
+                self.run_checked(["mkdir", "-p", "-m", "0700", posixpath.dirname(store)], "storing clocks", sudo=True)
                 self.run_checked(["jetson_clocks", "--store", store], "storing clocks", sudo=True)
                 self._clocks_stored = True
             self.run_checked(["jetson_clocks"], "pinning clocks at maximum", sudo=True)

@@ -101,7 +101,7 @@ class ProcessAnalyzer(Analyzer):
         try:
             # A session of its own is also a scheduling group of its own where the kernel groups by session
             # (autogroup): the child's CPU share is then not split with the director and every other sampler.
-            self._proc = subprocess.Popen([sys.executable, "-m", "power.sampler", payload], stdin=subprocess.PIPE,
+            self._proc = subprocess.Popen([sys.executable, "-m", "power.sampler", payload], stdin=subprocess.PIPE,  # noqa: S603 - argv list, no shell; the config goes as one JSON argument
                                           stdout=subprocess.PIPE, env=env, start_new_session=True)
         except OSError as e:
             raise AnalyzerIOError(f"cannot start the sampler process for {config.model} at {config.url}: {e}") from e

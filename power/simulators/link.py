@@ -33,7 +33,7 @@ class Link:
         self._override = bytearray()
         self._faults: Deque[Tuple[str, float]] = collections.deque()
         self._silent_until_ns = 0
-        self._rng = random.Random(7)
+        self._rng = random.Random(7)  # noqa: S311 - reproducible simulated line noise, not cryptography
         self.bytes_in = self.bytes_out = 0
 
     @property

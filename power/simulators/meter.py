@@ -63,7 +63,7 @@ class Meter:
         self.truth: Truth = truth if truth is not None else Constant()
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.noise = noise
-        self._rng = random.Random(seed)
+        self._rng = random.Random(seed)  # noqa: S311 - reproducible simulated measurement noise, not cryptography
         self._lock = threading.RLock()
         self.history: Deque[Update] = collections.deque(maxlen=history)
         self.latest: Optional[Update] = None

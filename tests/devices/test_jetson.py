@@ -108,13 +108,13 @@ def test_no_sudo_hint_when_nvpmodel_fails(orin_nano: FakeBoard) -> None:
 
 def test_jetson_clocks_store_on_restore(orin_nano: FakeBoard) -> None:
     profile = jetson(orin_nano)
-    store = f"{orin_nano.root}/var/tmp/edgepower-jetson_clocks.conf"
+    store = f"{orin_nano.root}/var/lib/edgepower/jetson_clocks.conf"
     assert profile.clocks_store_path == store
     assert not profile.clocks_show().clocks_pinned
     on = profile.set_max_clocks(True)
     assert on.clocks_pinned
     assert on.units["cpu5"]["MinFreq"] == on.units["cpu5"]["MaxFreq"] == "1510400"
-    assert orin_nano.read("var/tmp/edgepower-jetson_clocks.conf") == "off\n"  # the state before
+    assert orin_nano.read("var/lib/edgepower/jetson_clocks.conf") == "off\n"  # the state before
     profile.set_max_clocks(True)  # a second enable must not overwrite the stored settings
     off = profile.set_max_clocks(False)
     assert not off.clocks_pinned and off.units["GPU"]["MinFreq"] == "306000000"
@@ -142,7 +142,7 @@ def test_jetson_clocks_show_is_parsed(orin_nano: FakeBoard) -> None:
 def test_restore_without_store_fails_clearly(orin_nano: FakeBoard) -> None:
     with pytest.raises(ProfileError) as error:
         jetson(orin_nano).set_max_clocks(False)
-    store = f"{orin_nano.root}/var/tmp/edgepower-jetson_clocks.conf"
+    store = f"{orin_nano.root}/var/lib/edgepower/jetson_clocks.conf"
     assert str(error.value) == (f"orin-nano: restoring clocks failed: jetson_clocks --restore {store} exited 1: "
                                 f"Error: {store} file not found")
 
