@@ -265,11 +265,13 @@ def parser() -> argparse.ArgumentParser:
     setup.add_argument("--extras", default="onnx", help="runtimes to install: onnx, tflite (comma-separated)")
     _host_key_flags(setup)
     setup.set_defaults(func=cmd_setup)
+    from director.submission.check_cmd import add_parser as add_check_parser
     from director.submission.export_cmd import add_parser as add_submission_parser
     from director.sweep_cmds import add_parsers
 
     add_parsers(sub)
     add_submission_parser(sub)
+    add_check_parser(sub)
     tui = sub.add_parser(
         "tui", help="the lab in a terminal UI: devices, a live run, sweeps, results",
         description="A full-screen terminal UI (keys 1-4 switch screens, the bottom line lists the rest): devices "

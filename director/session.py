@@ -41,6 +41,7 @@ from power.ranging import choose_ranges
 log = logging.getLogger(__name__)
 
 REBOOT_POLL_S = 2.0
+SPL_TAIL_SAMPLES = 3  # samples after the last completion before a pass's spl.txt is written
 
 
 @dataclass(frozen=True)
@@ -316,7 +317,10 @@ class Session:
                                 fail_ns=int(spec.clock_fail_ms * 1e6), name=f"clock_sync_{name}")
         self.checks.append(check)
         entry["clock"] = {"before": sync_before.to_json(), "after": sync_after.to_json(), "offset_ns": offset_ns}
-        self.monitor.wait_for(window["last_complete_ns"] - offset_ns, 5.0)
+        # spl.txt shows the window inside the sampled span with a few samples to spare (director check).
+        latest = self.monitor.latest()
+        tail_ns = SPL_TAIL_SAMPLES * latest.interval_ns if latest is not None else 0
+        self.monitor.wait_for(window["last_complete_ns"] - offset_ns + tail_ns, 5.0)
         samples = self.monitor.samples()
         entry["spl_rows"] = write_pass_spl(
             os.path.join(local, "spl.txt"), samples, outcome.host_started_ns, outcome.host_ended_ns,

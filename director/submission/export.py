@@ -28,11 +28,10 @@ from director.errors import BadInput
 from director.resultdir import write_json
 from director.submission.checklist import write_checklist
 from director.submission.describe import analyzer_table, power_settings, scenario_readme
-from director.submission.system_desc import (MEASUREMENT_KEYS, SYSTEM_NON_EMPTY, Ask, complete, load_answers,
-                                             measurements_from_run, system_from_run)
+from director.submission.rules import ACCURACY_FILES, PASS_FILES, SYSTEM_NON_EMPTY
+from director.submission.system_desc import (MEASUREMENT_KEYS, Ask, complete, load_answers, measurements_from_run,
+                                             system_from_run)
 
-LOADGEN_PASS_FILES = ("mlperf_log_summary.txt", "mlperf_log_detail.txt", "spl.txt")
-ACCURACY_FILES = ("mlperf_log_summary.txt", "mlperf_log_detail.txt", "mlperf_log_accuracy.json", "accuracy.txt")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -163,7 +162,7 @@ def _write_case(root: str, case: Case, measurements: Dict[str, Any]) -> List[str
     warnings = []
     for name in ("ranging", "run_1"):
         if os.path.isdir(os.path.join(folder, name)):
-            _copy(folder, name, LOADGEN_PASS_FILES, os.path.join(performance, name))
+            _copy(folder, name, PASS_FILES, os.path.join(performance, name))
         else:
             warnings.append(f"{case.key}: the performance run {folder} has no {name} pass")
     _copy_file(os.path.join(folder, "run.json"), os.path.join(performance, "power", "edgepower_run.json"))
@@ -191,7 +190,7 @@ def _check_files(case: Case) -> None:
     folder = case.performance[0]  # type: ignore[index]
     wanted = [os.path.join(folder, f) for f in ("run.json", "samples.csv", os.path.join("run_1", "user.conf"))]
     wanted += [os.path.join(folder, p, f) for p in ("ranging", "run_1") if os.path.isdir(os.path.join(folder, p))
-               for f in LOADGEN_PASS_FILES]
+               for f in PASS_FILES]
     if case.accuracy is not None:
         wanted += [os.path.join(case.accuracy[0], "run_1", f) for f in ACCURACY_FILES]
     missing = [path for path in wanted if not os.path.isfile(path)]

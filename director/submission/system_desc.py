@@ -10,45 +10,20 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence
 
 from director.errors import BadInput
+from director.submission.rules import MEASUREMENTS_NON_EMPTY, SYSTEM_POWER_KEYS, SYSTEM_REQUIRED, SYSTEM_STATUSES
 
 try:
     import tomllib
 except ModuleNotFoundError:  # Python < 3.11
     import tomli as tomllib  # type: ignore[no-redef]
 
-SYSTEM_KEYS = (
-    "division", "submitter", "status", "system_name", "number_of_nodes", "host_processor_model_name",
-    "host_processors_per_node", "host_processor_core_count", "host_memory_capacity", "host_storage_capacity",
-    "host_storage_type", "accelerators_per_node", "accelerator_model_name", "accelerator_memory_capacity",
-    "framework", "operating_system", "system_type", "other_software_stack", "host_processor_frequency",
-    "host_processor_caches", "host_memory_configuration", "host_processor_interconnect", "host_networking",
-    "host_networking_topology", "accelerator_frequency", "accelerator_host_interconnect",
-    "accelerator_interconnect", "accelerator_interconnect_topology", "accelerator_memory_configuration",
-    "accelerator_on-chip_memories", "cooling", "hw_notes", "sw_notes", "host_network_card_count",
-    "system_type_detail",
-)
-SYSTEM_NON_EMPTY = (
-    "division", "submitter", "system_type", "status", "system_name", "number_of_nodes",
-    "host_processor_model_name", "host_processors_per_node", "host_processor_core_count", "host_memory_capacity",
-    "host_memory_configuration", "host_storage_capacity", "host_storage_type", "host_networking",
-    "host_network_card_count", "host_networking_topology", "accelerators_per_node", "accelerator_model_name",
-    "accelerator_memory_capacity", "accelerator_host_interconnect", "accelerator_memory_configuration",
-    "accelerator_interconnect", "cooling", "framework", "operating_system", "other_software_stack",
-)
-# Expected of power systems, may stay empty (not enforced by the checker).
-SYSTEM_POWER_KEYS = (
-    "power_management", "filesystem", "boot_firmware_version", "management_firmware_version", "other_hardware",
-    "number_of_type_nics_installed", "nics_enabled_firmware", "nics_enabled_os", "nics_enabled_connected",
-    "network_speed_mbit", "power_supply_quantity_and_rating_watts", "power_supply_details", "disk_drives",
-    "disk_controllers", "system_power_only",
-)
-MEASUREMENT_KEYS = ("input_data_types", "retraining", "starting_weights_filename", "weight_data_types",
-                    "weight_transformations")
-DIVISIONS = ("open", "closed")
-CATEGORIES = ("available", "preview", "rdi")
+SYSTEM_KEYS = SYSTEM_REQUIRED
+MEASUREMENT_KEYS = MEASUREMENTS_NON_EMPTY
+DIVISIONS = ("open", "closed")  # the export's; "network" needs a datacenter system
+CATEGORIES = SYSTEM_STATUSES
 
 # The runtimes here run on the CPU: an accelerator on the board is not what was measured.
 _CPU_ONLY = {"accelerators_per_node": 0, "accelerator_model_name": "N/A", "accelerator_memory_capacity": "N/A",
@@ -144,7 +119,3 @@ def terminal_ask() -> Optional[Ask]:
 def _empty(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
-
-def missing_keys(data: Mapping[str, Any], keys: Sequence[str], non_empty: Sequence[str]) -> List[str]:
-    """Keys absent, or required non-empty and empty (for messages and tests)."""
-    return [k for k in keys if k not in data] + [k for k in non_empty if k in data and _empty(data[k])]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import filecmp
 import json
+import shutil
 import tarfile
 from pathlib import Path
 from typing import Dict
@@ -11,9 +13,15 @@ from typing import Dict
 import pytest
 
 from director.errors import BadInput
+from director.submission.checker import CheckOptions, check_path
+from director.submission.findings import WARN
 from director.submission.export import ExportOptions, export
-from director.submission.system_desc import SYSTEM_KEYS, SYSTEM_NON_EMPTY
+from director.submission.rules import SYSTEM_NON_EMPTY, SYSTEM_REQUIRED as SYSTEM_KEYS
+from power.spl import parse_mlperf_time
 from tests.director.commandline import ERROR, make_director
+from tests.submission.check_runs import edit, fails
+
+SHORT = CheckOptions(min_duration_ms=3000)
 
 CASE_FILES = {
     "README.md", "user.conf", "measurements.json",
@@ -136,3 +144,68 @@ def test_cli_errors_are_one_line(edge_runs, answers, tmp_path) -> None:
     ):
         done = director(*args)
         assert (done.returncode, done.stderr) == (2, ERROR + message + "\n")
+
+
+def _rows_in_window(case: Path) -> tuple:
+    """run_1's window in host ns (from the exported run record) and the samples.csv rows."""
+    run = json.loads((case / "performance" / "power" / "edgepower_run.json").read_text())
+    run_1 = run["passes"]["run_1"]
+    offset, window = run_1["clock"]["offset_ns"], run_1["agent"]["window"]
+    return window["loadgen_power_begin_ns"] - offset, window["loadgen_power_end_ns"] - offset
+
+
+def test_the_exported_tree_passes_director_check_and_broken_copies_fail(edge_runs, answers, tmp_path) -> None:
+    out = tmp_path / "out"
+    export(all_runs(edge_runs), _options(tmp_path, answers, system="local_onnx"))
+    root = out / "open" / "lab"
+    director = make_director(tmp_path)
+    good = director("check", out, "--min-duration", "3")
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert good.stdout.splitlines()[-1] == "2 case(s): 0 FAIL, 2 WARN, 45 PASS; nothing failed"
+    report = check_path(str(out), SHORT)
+    for case in report.cases:
+        run = json.loads((Path(case.path) / "performance" / "power" / "edgepower_run.json").read_text())
+        official = run["passes"]["run_1"]["figures"]["official"]
+        key = "energy_per_query_mj" if case.scenario == "SingleStream" else "average_w"
+        assert case.figures[key] == official[key] and case.figures["accuracy_percent"] == 75.0
+        assert [f.rule for f in case.findings if f.status is WARN] == ["power.workflow"]
+
+    # The rules' 600 s: these 3 s runs are short.
+    assert [(f.rule, f.message) for c in check_path(str(out), CheckOptions()).cases for f in fails(c)] == [
+        ("loadgen.min_duration", "effective_min_duration_ms 3000 < 600000")] * 2
+
+    def broken(name: str) -> Path:
+        copy = tmp_path / name
+        shutil.copytree(root, copy)
+        return copy / "results" / "local_onnx" / "resnet50" / "SingleStream"
+
+    seeds = broken("seeds")
+    edit(seeds / "performance" / "run_1" / "mlperf_log_detail.txt", '"value": 2085463073848966840', '"value": 5', 2)
+    gap = broken("gap")
+    begin_ns, end_ns = _rows_in_window(gap)
+    spl = gap / "performance" / "run_1" / "spl.txt"
+    lines = spl.read_text().splitlines(keepends=True)
+    middle = [i for i, line in enumerate(lines) if begin_ns < parse_mlperf_time(line.split(",")[1]) < end_ns]
+    del lines[middle[len(middle) // 2]:middle[len(middle) // 2] + 5]
+    spl.write_text("".join(lines))
+    missing = broken("missing")
+    (missing / "accuracy" / "accuracy.txt").unlink()
+    auto = broken("auto")
+    samples = auto / "performance" / "power" / "samples.csv"
+    with open(samples, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        if begin_ns < int(row["t_end_ns"]) < end_ns:
+            row["current_auto"] = "true"
+    with open(samples, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+    for case, rules in ((seeds, ["loadgen.seeds"]), (gap, ["power.gaps"]),
+                        (missing, ["tree.missing_file", "accuracy.files"]), (auto, ["power.testing_ranges_fixed"])):
+        (found,) = check_path(str(case), SHORT).cases
+        assert [f.rule for f in fails(found)] == rules, (case, fails(found))
+        rule = rules[0]
+        done = director("check", case, "--min-duration", "3")
+        assert done.returncode == 3 and f"FAIL {rule}: " in done.stdout
