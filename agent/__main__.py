@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 import threading
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, NoReturn, Optional
 
 from agent.errors import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_FAILED, AgentError, Cancelled
 
@@ -75,9 +75,17 @@ def cmd_accuracy(args: argparse.Namespace) -> int:
     return 0
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with its usage errors as one line, like every other error of the agent."""
+
+    def error(self, message: str) -> NoReturn:
+        """`agent: error: <what>; see <prog> --help`, exit 2."""
+        self.exit(EXIT_BAD_INPUT, f"agent: error: {message}; see `{self.prog} --help`\n")
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser."""
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="python3 -m agent",
         description="edgepower's on-device agent: runs MLPerf LoadGen on a TFLite or ONNX model.",
     )

@@ -8,7 +8,7 @@ arg-max + label_offset equals the label (label_offset = -1 for 1001-class models
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from agent.errors import BadInput
 
@@ -27,20 +27,31 @@ def read_accuracy_log(path: str) -> List[Dict[str, Any]]:
     return records
 
 
+def _response(record: Any, number: int, log_path: str) -> Tuple[int, bytes]:
+    """The QSL index and the response bytes of the NUMBERth record of an accuracy log."""
+    try:
+        return int(record["qsl_idx"]), bytes.fromhex(record["data"])
+    except KeyError as e:
+        problem = f"no {e} field"
+    except (TypeError, ValueError) as e:
+        problem = str(e)
+    raise BadInput(f"{log_path}: record {number} is not a LoadGen response ({problem}; expected an object with "
+                   "qsl_idx and hex data)")
+
+
 def score_classification(
     log_path: str, labels: Sequence[Optional[int]], label_offset: int = 0, out_path: Optional[str] = None
 ) -> Dict[str, Any]:
     """Top-1 accuracy of the responses against the labels; optionally write accuracy.txt."""
     seen = set()
     good = 0
-    for record in read_accuracy_log(log_path):
-        index = int(record["qsl_idx"])
+    for number, record in enumerate(read_accuracy_log(log_path), 1):
+        index, data = _response(record, number, log_path)
         if index in seen:
             continue
         seen.add(index)
         if not 0 <= index < len(labels) or labels[index] is None:
             raise BadInput(f"{log_path}: no label for sample {index}")
-        data = bytes.fromhex(record["data"])
         if len(data) != 8:
             raise BadInput(f"{log_path}: response of sample {index} is {len(data)} bytes, not one int64 class")
         predicted = int.from_bytes(data, "little", signed=True) + label_offset

@@ -136,7 +136,7 @@ class NpyDataset(Dataset):
         try:
             array = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as e:
-            raise BadInput(f"cannot read npy sample {path}: {e}") from e
+            raise BadInput(f"cannot read npy sample {path}: {_npy_problem(path, e)}") from e
         return [self._fit(array, path)]
 
     def _fit(self, array: np.ndarray, path: str) -> np.ndarray:
@@ -173,6 +173,20 @@ class NpyDataset(Dataset):
         return self._labels is not None
 
 
+def _npy_problem(path: str, error: Exception) -> str:
+    """What is wrong with a file np.load refused: numpy takes any file without its header for a pickle."""
+    if isinstance(error, OSError):
+        return error.strerror or str(error)
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except OSError:
+        return str(error)
+    if magic != b"\x93NUMPY":
+        return "not a .npy file (expected numpy's \\x93NUMPY header, as np.save writes)"
+    return str(error)
+
+
 def read_labels(path: str, files: Optional[List[str]] = None) -> List[int]:
     """Labels in sample order: one integer per line, or `<file name> <label>` lines matched to
     the files' names (in the file's own order when no files are given)."""
@@ -180,7 +194,9 @@ def read_labels(path: str, files: Optional[List[str]] = None) -> List[int]:
         with open(path, encoding="utf-8") as f:
             lines = [line.split() for line in f if line.strip()]
     except OSError as e:
-        raise BadInput(f"cannot read labels file {path}: {e}") from e
+        raise BadInput(f"cannot read labels file {path}: {e.strerror or e}") from e
+    except UnicodeDecodeError as e:
+        raise BadInput(f"cannot read labels file {path}: not text ({e})") from e
     by_name: Dict[str, int] = {}
     plain: List[int] = []
     for number, parts in enumerate(lines, 1):

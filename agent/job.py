@@ -87,9 +87,10 @@ def _dataset(raw: Any, base: str, source: str) -> DatasetSpec:
         return DatasetSpec()
     if not isinstance(raw, dict):
         raise _fail(source, f"'dataset' must be an object (got {raw!r})")
-    unknown = set(raw) - {"kind", "count", "seed", "path", "labels"}
+    known = ("kind", "count", "seed", "path", "labels")
+    unknown = set(raw) - set(known)
     if unknown:
-        raise _fail(source, f"unknown dataset field(s): {', '.join(sorted(unknown))}")
+        raise _fail(source, f"unknown dataset field(s): {', '.join(sorted(unknown))} (known: {', '.join(known)})")
     kind = _choice(source, "dataset.kind", raw.get("kind", "synthetic"), DATASET_KINDS)
     count = _number(source, "dataset.count", raw.get("count", 1024), int, 1)
     seed = _number(source, "dataset.seed", raw.get("seed", 0), int, 0)
@@ -122,10 +123,10 @@ def job_from_dict(raw: Any, base: str = ".", source: str = "job") -> Job:
     """Check a job object and build the Job; raises BadInput naming the field at fault."""
     if not isinstance(raw, dict):
         raise _fail(source, "a job must be a JSON object")
-    known = set(Job.__dataclass_fields__)
-    unknown = set(raw) - known
+    known = list(Job.__dataclass_fields__)
+    unknown = set(raw) - set(known)
     if unknown:
-        raise _fail(source, f"unknown field(s): {', '.join(sorted(unknown))}")
+        raise _fail(source, f"unknown field(s): {', '.join(sorted(unknown))} (known: {', '.join(known)})")
     for required in ("model", "scenario"):
         if required not in raw:
             raise _fail(source, f"missing field '{required}'")

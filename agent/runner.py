@@ -123,6 +123,9 @@ class Pass:
     def _run(self) -> Dict[str, Any]:
         global _loadgen_used
         job = self.job
+        if job.audit_config is not None and not os.path.isfile(job.audit_config):
+            # LoadGen would run without it, silently: a compliance test that tests nothing
+            raise BadInput(f"audit config not found: {job.audit_config}")
         lg = require("mlperf_loadgen", "loadgen")
         self.events.emit(protocol.EVENT_PHASE, phase="loading")
         self.backend = backend = open_backend(job.model, job.backend, job.threads, job.backend_options)

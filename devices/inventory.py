@@ -59,7 +59,9 @@ notes = "active cooler, 27 W supply"
 
 See `devices/devices.example.toml` for every key with its default. Mistakes are reported with the
 file, the line, the device and the key: an unknown key, a wrong type, an unknown profile, kind or
-sudo policy, or an analyzer name that is not defined.
+sudo policy, an analyzer name that is not defined, an analyzer model no driver knows, serial settings
+no port takes, a simulator option it does not take, or a device or analyzer name that is not letters,
+digits, '.', '_' and '-' (names become parts of result folders and sweep job keys).
 
 Built-in analyzer `sim`: the WT310E simulator on a pseudo-terminal, its power coupled to this host's
 CPU load (the director starts it; url `sim:cpu`).

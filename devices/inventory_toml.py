@@ -15,6 +15,8 @@ from devices.inventory import (
     AnalyzerBinding, Device,
 )
 from devices.sshconfig import SshAliases
+from power.analyzer import AnalyzerConfig, known_models
+from power.simulators.bound import UnknownSimulator, is_sim_url, sim_settings
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -31,7 +33,9 @@ SERIAL_KEYS: Mapping[str, type] = {
     "baudrate": int, "bytesize": int, "parity": str, "stopbits": float, "xonxoff": bool, "rtscts": bool,
     "timeout_s": float,
 }
+SERIAL_VALUES: Mapping[str, Tuple[float, ...]] = {"bytesize": (5, 6, 7, 8), "stopbits": (1, 1.5, 2)}
 ANALYZER_KEYS = ("model", "url", "element", *SERIAL_KEYS, "options", "notes")
+_NAME = re.compile(r"[A-Za-z0-9._-]+")
 _TOML_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 
@@ -100,13 +104,18 @@ def parse_inventory(
             prefix = f"{path}:{line}" if line else str(path)
             raise InventoryError(f"{prefix}: unknown top-level key {key!r} (known: {', '.join(TOP_KEYS)})")
     analyzers_table = _table(where, data.get("analyzers", {}), ("analyzers",), "analyzers")
+    devices_table = _table(where, data.get("devices", {}), ("devices",), "devices")
+    for kind, table in (("analyzer", analyzers_table), ("device", devices_table)):
+        for name in table:
+            if not _NAME.fullmatch(name):  # names become parts of result folders and sweep job keys
+                raise where.error(f"{kind} {name!r}", (f"{kind}s", name), None,
+                                  "not a name (expected letters, digits, '.', '_' or '-')")
     analyzers = {
         name: _analyzer(where, name, entry, ("analyzers", name), f"analyzer {name!r}")
         for name, entry in analyzers_table.items()
     }
     known_analyzers = dict(BUILTIN_ANALYZERS)
     known_analyzers.update(analyzers)
-    devices_table = _table(where, data.get("devices", {}), ("devices",), "devices")
     devices = {
         name: _device(where, name, entry, known_analyzers, ssh) for name, entry in devices_table.items()
     }
@@ -114,9 +123,9 @@ def parse_inventory(
 
 
 def _top_key_line(where: Locator, key: str) -> Optional[int]:
-    return where.line_of((key,)) or next(
-        (n for n, line in enumerate(where.lines, 1) if re.match(r"^\s*%s\s*=" % re.escape(key), line)), None
-    )
+    # `[key]`, `[key.sub]`, `[[key...` or `key = ...`, `key.sub = ...`
+    pattern = re.compile(r"^\s*(?:\[+\s*%s\s*[.\]]|%s\s*[=.])" % ((re.escape(key),) * 2))
+    return where.line_of((key,)) or next((n for n, line in enumerate(where.lines, 1) if pattern.match(line)), None)
 
 
 def _table(where: Locator, value: Any, table: Tuple[str, ...], subject: str) -> Dict[str, Any]:
@@ -226,11 +235,30 @@ def _analyzer(where: Locator, name: str, entry: Any, table: Tuple[str, ...], sub
             options[key] = get(key, _typed(kind))
     if "parity" in options and options["parity"].upper()[:1] not in ("N", "E", "O", "M", "S"):
         raise where.error(subject, table, "parity", f"{options['parity']!r} is not one of N, E, O, M, S")
+    for key, allowed in SERIAL_VALUES.items():
+        if key in entry and options[key] not in allowed:
+            raise where.error(subject, table, key,
+                              f"{options[key]:g} is not one of {', '.join(f'{value:g}' for value in allowed)}")
+    for key in ("baudrate", "timeout_s"):
+        if key in entry and not options[key] > 0:
+            raise where.error(subject, table, key, f"{options[key]:g} is not a positive number")
+    model = get("model", _text)
+    if model.lower() not in known_models():
+        raise where.error(subject, table, "model",
+                          f"unknown analyzer model {model!r} (known: {', '.join(known_models())})")
     element = get("element", _typed(int))
     if element is not None and element < 1:
         raise where.error(subject, table, "element", f"{element} is not a positive element number")
-    return AnalyzerBinding(name=name, model=get("model", _text), url=get("url", _text), element=element,
-                           options=options, notes=get("notes", _str, ""))
+    url = get("url", _text)
+    if is_sim_url(url):
+        try:
+            sim_settings(AnalyzerConfig(model, url, options))
+        except UnknownSimulator as e:
+            line = (where.line_of(table + ("options",), e.option) if e.option else where.line_of(table, "url")
+                    ) or where.line_of(table)
+            raise InventoryError(f"{where.path}:{line}: {subject}: {e}" if line else f"{where.path}: {subject}: {e}")
+    return AnalyzerBinding(name=name, model=model, url=url, element=element, options=options,
+                           notes=get("notes", _str, ""))
 
 
 def _getter(

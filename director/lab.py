@@ -27,7 +27,7 @@ from director.lab_results import (SORT_KEYS, CheckLine, ReportResult, ResultDeta
 from director.lab_run import PRESETS, LoadgenProgress, RunChoices, RunHandle, RunView, Telemetry
 from director.lab_sweeps import DeviceJob, JobLine, SweepAction, SweepDetail, SweepHandle, SweepLine, SweepListing
 from director.power_setup import SIM_URL_PREFIX
-from director.store import Store
+from director.store import Store, store_path
 from power.errors import PowerError
 
 __all__ = [
@@ -51,11 +51,14 @@ class RunStart:
 class Lab:
     """The lab seen from one front end: its places, the run and sweeps it started, and what a screen can do.
 
-    run_overrides change RunSpec fields of every run started here (tests shorten runs with them).
+    run_overrides change RunSpec fields of every run started here (tests shorten runs with them). A database
+    URL the store cannot open is refused here (BadInput), before a front end starts.
     """
 
     def __init__(self, results: str = "results", database: Optional[str] = None, inventory: Optional[str] = None,
                  known_hosts: Optional[str] = None, run_overrides: Optional[Mapping[str, Any]] = None) -> None:
+        if database:
+            store_path(database)
         self.results = results
         self.database = database
         self.inventory = inventory

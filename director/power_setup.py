@@ -20,7 +20,7 @@ from power.analyzer import Analyzer, AnalyzerConfig, open_analyzer
 from power.analyzers.subprocess_analyzer import ProcessAnalyzer
 from power.errors import PowerError
 from power.simulators.bound import (SIM_BAUD, SIM_IDLE_W, SIM_LOAD_W, SIM_UPDATE_S, SIM_URL_PREFIX, UnknownSimulator,
-                                    is_sim_url, sim_kind, start_simulator)
+                                    is_sim_url, sim_settings, start_simulator)
 from power.uncertainty import PowerAccuracy, accuracy_for
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def open_bound_analyzer(binding: AnalyzerBinding, in_process: Optional[bool] = N
     simulated = is_sim_url(binding.url)
     if simulated:
         try:
-            sim_kind(binding.url)
+            sim_settings(config)
         except UnknownSimulator as e:
             raise BadInput(f"analyzer {binding.name!r}: {e}") from e
     cleanups: List[Callable[[], None]] = []

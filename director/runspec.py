@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from agent.protocol import USER_CONF_KEYS
 from director.errors import BadInput
+
+MODEL_SUFFIXES = {".onnx": "onnx", ".tflite": "tflite"}
+"""The runtime that loads each model format (the agent picks its backend by the same suffixes)."""
 
 
 @dataclass(frozen=True)
@@ -144,3 +148,29 @@ def parse_setting(text: str) -> Tuple[str, float]:
         raise BadInput(f"--setting {key.strip()!r} is not a LoadGen setting (known: {', '.join(sorted(USER_CONF_KEYS))})")
     return key.strip(), number
 
+
+def check_model(path: str, runtime: str = "auto") -> None:
+    """Refuse, before anything starts, a model the device could not load: missing, of another format, or
+    not for the runtime asked for (the device itself finds a corrupt one)."""
+    if not os.path.isfile(path):
+        raise BadInput(f"model not found: {path}")
+    suffix = os.path.splitext(path)[1].lower()
+    native = MODEL_SUFFIXES.get(suffix)
+    if native is None:
+        raise BadInput(f"unknown model format {suffix or '(no extension)'!r} for {path} (expected .tflite or .onnx)")
+    if runtime not in ("auto", native):
+        raise BadInput(f"runtime {runtime!r} cannot load {path} (expected runtime auto or {native} for a {suffix} "
+                       "model)")
+
+
+def is_loadgen_model(name: str) -> bool:
+    """Whether NAME can be LoadGen's model name: user.conf keys are MODEL.SCENARIO.KEY, so no dots or spaces
+    (the agent refuses the same)."""
+    return bool(name) and not any(c.isspace() or c == "." for c in name)
+
+
+def check_loadgen_model(name: str) -> None:
+    """Refuse a LoadGen model name the agent would refuse, before anything starts."""
+    if not is_loadgen_model(name):
+        raise BadInput(f"LoadGen model {name!r} is not a name without spaces or dots (expected one from "
+                       "mlperf.conf such as resnet50)")

@@ -28,9 +28,9 @@ from director.gcquiet import quiet_gc
 from director.passes import fetch_pass_files, file_sha256, run_pass, stage_model
 from director.power_setup import OpenAnalyzer, describe, open_bound_analyzer
 from director.resultdir import plot_run, sanitize, summary_row, write_json, write_pass_spl
-from director.runspec import RunSpec
+from director.runspec import RunSpec, check_loadgen_model, check_model
 from director.ssh import transport_for
-from director.store import open_store
+from director.store import open_store, store_path
 from director.transport import Transport
 from power.analyzer import AUTO
 from power.checks import Check, CheckStatus, worst
@@ -111,8 +111,9 @@ class Session:
     def run(self) -> Dict[str, Any]:
         """Run the session; always writes run.json once started; raises when it failed.
 
-        Bad input (an unknown device or analyzer, a missing model) is refused before anything
-        starts, and leaves no result folder behind.
+        Bad input (an unknown device or analyzer, a missing model or one of another format, a LoadGen
+        model name or a database URL that cannot work) is refused before anything starts, and leaves
+        no result folder behind.
         """
         spec = self.spec
         quiet_gc()
@@ -121,8 +122,9 @@ class Session:
         self.binding = inventory.analyzer(spec.analyzer) if spec.analyzer else self.device.analyzer
         if self.binding is None:
             raise BadInput(f"device {self.device.name} has no analyzer; give one with --analyzer (e.g. sim)")
-        if not os.path.isfile(spec.model):
-            raise BadInput(f"model not found: {spec.model}")
+        check_model(spec.model, spec.runtime)
+        check_loadgen_model(spec.loadgen_model)
+        store_path(spec.database or os.path.join(spec.results, "results.db"))  # a bad URL now, not after the run
         try:
             os.makedirs(self.folder)
         except OSError as e:

@@ -27,6 +27,18 @@ log = logging.getLogger(__name__)
 RECONNECT_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0)
 
 
+class _ParamikoErrors(logging.Filter):
+    """Keeps paramiko's own ERROR records (a failed handshake logged from its thread, traceback and all) for
+    verbose logging only: the director reports the same failure as one TransportError line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.ERROR or logging.getLogger().isEnabledFor(logging.INFO)
+
+
+for _channel in ("paramiko.transport", "paramiko.transport.sftp"):
+    logging.getLogger(_channel).addFilter(_ParamikoErrors())
+
+
 class SSHTransport(Transport):
     """One device over SSH, like a fabric Connection done safely: lazy, host keys checked, argv quoted.
 
@@ -156,6 +168,9 @@ class SSHTransport(Transport):
             raise
         except LINK_ERRORS as e:
             t.close()
+            if "SSH protocol banner" in str(e):  # paramiko appends the socket's error to this text, or nothing
+                raise TransportError(f"{self.where}: SSH handshake failed: no SSH banner from the server "
+                                     f"(is sshd listening on port {self.port}?)") from e
             raise TransportError(f"{self.where}: SSH handshake failed: {e or type(e).__name__}") from e
         log.info("connected to %s as %s with %s (host key %s)", self.where, self.user, label, fingerprint(key))
         return t

@@ -449,15 +449,22 @@ def _job_row(r: Any) -> JobRow:
                   r[13], r[14])
 
 
-def open_store(url: str) -> Store:
-    """Open the store a URL names: sqlite:///relative/or/absolute/path.db, or a bare path."""
+def store_path(url: str) -> str:
+    """The database file a URL names (sqlite:///relative/or/absolute/path.db, or a bare path), without
+    opening it; BadInput for a URL the store cannot open, so a run can refuse it before it starts."""
     parsed = urlparse(url)
     if parsed.scheme in ("", "file"):
-        return Store(parsed.path or url)
+        return parsed.path or url
     if parsed.scheme == "sqlite":
         # sqlite:///results.db is relative, sqlite:////abs/results.db absolute (SQLAlchemy's convention).
         path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else parsed.path
         if not path:
-            raise BadInput(f"results database URL {url!r} names no file")
-        return Store(path)
+            raise BadInput(f"results database URL {url!r} names no file (expected sqlite:///PATH, such as "
+                           "sqlite:///results/results.db)")
+        return path
     raise BadInput(f"results database URL {url!r}: only sqlite:/// is supported so far")
+
+
+def open_store(url: str) -> Store:
+    """Open the store a URL names: sqlite:///relative/or/absolute/path.db, or a bare path."""
+    return Store(store_path(url))

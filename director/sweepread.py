@@ -11,6 +11,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from agent.protocol import USER_CONF_KEYS
 from director.errors import BadInput
+from director.runspec import is_loadgen_model
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -201,6 +202,14 @@ def text(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise Wrong(f"{show(value)} is {tname(value) if not isinstance(value, str) else 'empty'} "
                     "(expected a non-empty string)")
+    return value
+
+
+def loadgen_model(value: Any) -> str:
+    """A checker: LoadGen's model name (user.conf keys are MODEL.SCENARIO.KEY: no dots or spaces)."""
+    if not is_loadgen_model(text(value)):
+        raise Wrong(f"{show(value)} is not a LoadGen model name (expected one without spaces or dots, such as "
+                    '"resnet50")')
     return value
 
 

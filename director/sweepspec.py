@@ -14,10 +14,11 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from devices.errors import DeviceError
 from devices.inventory import Inventory
 from director.errors import BadInput
+from director.runspec import MODEL_SUFFIXES
 from director.sweepplan import format_plan, interleave, job_estimate_s, order_cases, sweep_estimate_s
 from director.sweepread import (
-    KeyPath, Reader, any_number, boolean, choice, dotted, integer, instant, listing, locate, name, number,
-    power_mode, ranges, show, text, tname,
+    KeyPath, Reader, any_number, boolean, choice, dotted, integer, instant, listing, loadgen_model, locate, name,
+    number, power_mode, ranges, show, text, tname,
 )
 
 __all__ = [
@@ -29,7 +30,6 @@ SCENARIOS = ("SingleStream", "Offline")
 RUNTIMES = ("auto", "tflite", "onnx")
 ORDERS = ("interleaved", "grouped")
 IDLE_POLICIES = ("every_job", "once_per_mode")
-MODEL_SUFFIXES = {".onnx": "onnx", ".tflite": "tflite"}
 TOP_KEYS = ("sweep", "matrix", "run", "cooldown", "idle", "devices", "models")
 SWEEP_KEYS = ("name", "order", "repeats", "max_attempts", "job_timeout_s", "budget_h", "stop_after_failures",
               "stop_at", "results")
@@ -49,7 +49,7 @@ MATRIX_DEFAULTS: Mapping[str, List[Any]] = {
 }
 RUN_CHECKS = {
     "profile": choice("a profile", ("quick", "mlperf")),
-    "loadgen_model": text,
+    "loadgen_model": loadgen_model,
     "mode": choice("a mode", ("performance", "accuracy")),
     "batch_size": integer(1),
     "calibration_s": number(),

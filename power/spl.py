@@ -48,13 +48,13 @@ def parse_mlperf_time(text: str) -> int:
     if match is None:
         raise ValueError(f"not a month-first MLPerf time: {text!r}")
     month, day, year, hour, minute, second, fraction = match.groups()
-    seconds = calendar.timegm(
-        (int(year), int(month), int(day), int(hour), int(minute), int(second), 0, 0, 0)
-    )
-    # timegm normalises out-of-range fields silently; refuse them instead.
+    # timegm normalises some out-of-range fields silently and refuses others without the text; refuse them all here.
     if not (1 <= int(month) <= 12 and 1 <= int(day) <= 31 and int(hour) < 24 and int(minute) < 60
             and int(second) < 60):
         raise ValueError(f"time field out of range: {text!r}")
+    seconds = calendar.timegm(
+        (int(year), int(month), int(day), int(hour), int(minute), int(second), 0, 0, 0)
+    )
     fraction_ns = int((fraction or "0").ljust(9, "0"))
     return seconds * _NS_PER_S + fraction_ns
 

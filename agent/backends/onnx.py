@@ -80,9 +80,11 @@ class OnnxBackend(Backend):
 
     def __init__(self, path: str, threads: Optional[int], options: Dict[str, Any]) -> None:
         ort = require("onnxruntime", "onnx")
-        unknown = set(options) - {"providers", "session_config"}
+        known = ("providers", "session_config")
+        unknown = set(options) - set(known)
         if unknown:
-            raise BadInput(f"unknown onnx backend option(s): {', '.join(sorted(unknown))}")
+            raise BadInput(f"unknown onnx backend option(s): {', '.join(sorted(unknown))} "
+                           f"(known: {', '.join(known)})")
         self._ort = ort
         session_options = ort.SessionOptions()
         if threads:

@@ -75,9 +75,11 @@ class TFLiteBackend(Backend):
     def __init__(self, path: str, threads: Optional[int], options: Dict[str, Any]) -> None:
         module = _interpreter_module()
         self._dist = next(d for n, d in _MODULES if module.__name__ == n)
-        unknown = set(options) - {"xnnpack", "delegate", "delegate_options"}
+        known = ("delegate", "delegate_options", "xnnpack")
+        unknown = set(options) - set(known)
         if unknown:
-            raise BadInput(f"unknown tflite backend option(s): {', '.join(sorted(unknown))}")
+            raise BadInput(f"unknown tflite backend option(s): {', '.join(sorted(unknown))} "
+                           f"(known: {', '.join(known)})")
         kwargs: Dict[str, Any] = {"model_path": path, "num_threads": threads}
         if not options.get("xnnpack", True):
             kwargs["experimental_op_resolver_type"] = module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES

@@ -46,8 +46,10 @@ class YokogawaWT(Analyzer):
         opts: Dict[str, Any] = dict(config.options)
         self._opts = opts
         self._element = int(opts.get("element", 1))
-        if not 1 <= self._element <= ELEMENTS.get(self.model, 1):
-            raise PowerError(f"{self.model} has no element {self._element}")
+        elements = ELEMENTS.get(self.model, 1)
+        if not 1 <= self._element <= elements:
+            span = "1" if elements == 1 else f"1 to {elements}"
+            raise PowerError(f"{self.model} has no element {self._element} (expected element {span})")
         self._timeout_s = float(opts.get("timeout_s", 2.0))
         self._latency_ns = int(opts.get("latency_ns", 0))
         self._reconnect = bool(opts.get("reconnect", True))

@@ -7,7 +7,8 @@ production driver on the pty, so it runs in the same process as that driver (the
 
 from __future__ import annotations
 
-from typing import Any, Dict, Tuple
+import math
+from typing import Any, Dict, Optional, Tuple
 
 from power.analyzer import AnalyzerConfig
 from power.errors import PowerError
@@ -22,7 +23,11 @@ _SIM_ONLY = ("update_s", "cpu_of", "idle_w", "load_w", "seed")
 
 
 class UnknownSimulator(PowerError):
-    """A `sim:` URL names a simulator that does not exist."""
+    """A `sim:` URL names a simulator that does not exist, or one of its options is wrong (`option` names it)."""
+
+    def __init__(self, message: str, option: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.option = option
 
 
 def is_sim_url(url: str) -> bool:
@@ -34,30 +39,61 @@ def sim_kind(url: str) -> str:
     """The simulator a `sim:` URL names (`cpu` when empty); raises UnknownSimulator for others."""
     kind = url[len(SIM_URL_PREFIX):] or "cpu"
     if kind not in SIM_KINDS:
-        raise UnknownSimulator(f"unknown simulator {url!r} (sim:cpu or sim:constant)")
+        raise UnknownSimulator(f"unknown simulator {url!r} (expected sim:cpu or sim:constant)")
     return kind
+
+
+def sim_settings(config: AnalyzerConfig) -> Dict[str, Any]:
+    """The simulator's own options of a `sim:` config, checked (idle_w and load_w in W, update_s in s, seed,
+    cpu_of); raises UnknownSimulator naming the option at fault and what it takes."""
+    from power.simulators.meter import UPDATE_CHOICES_S
+
+    options = config.options
+    number = (int, float)
+    intervals = ", ".join(f"{c:g}" for c in UPDATE_CHOICES_S)
+
+    def option(key: str, default: Any, kinds: Tuple[type, ...], expected: str, ok: Any = lambda value: True) -> Any:
+        value = options.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, kinds) or not ok(value):
+            raise UnknownSimulator(f"simulator option {key} = {value!r} is wrong (expected {expected})", key)
+        return value
+
+    def watts(w: float) -> bool:
+        return 0 <= w < math.inf
+
+    def interval(s: float) -> bool:
+        return any(abs(s - c) < 1e-9 for c in UPDATE_CHOICES_S)
+
+    return {
+        "kind": sim_kind(config.url),
+        "idle_w": float(option("idle_w", SIM_IDLE_W, number, "watts >= 0", watts)),
+        "load_w": float(option("load_w", SIM_LOAD_W, number, "watts >= 0", watts)),
+        "update_s": float(option("update_s", SIM_UPDATE_S, number,
+                                 f"one of the meter's update intervals: {intervals} s", interval)),
+        "seed": option("seed", 0, (int,), "a whole number"),
+        "cpu_of": option("cpu_of", "", (str,), "text from the command lines of the processes to follow"),
+    }
 
 
 def start_simulator(config: AnalyzerConfig) -> Tuple[Any, AnalyzerConfig]:
     """Start the simulator a `sim:` config names on a pty: (the started PtyServer, the config to open it with)."""
     from power.simulators.serve import Link, PtyServer, build
 
-    kind = sim_kind(config.url)
+    settings = sim_settings(config)
     options: Dict[str, Any] = dict(config.options)
     utilisation = None
-    cpu_of = str(options.get("cpu_of", ""))
-    if cpu_of:
+    if settings["cpu_of"]:
         from power.simulators.load import ProcessLoad
 
-        utilisation = ProcessLoad(cpu_of)
+        utilisation = ProcessLoad(settings["cpu_of"])
     instrument = build(
         config.model.upper(),
-        load_w=float(options.get("idle_w", SIM_IDLE_W)),
-        cpu_load_w=float(options.get("load_w", SIM_LOAD_W)),
-        update_s=float(options.get("update_s", SIM_UPDATE_S)),
-        cpu_coupled=kind == "cpu",
+        load_w=settings["idle_w"],
+        cpu_load_w=settings["load_w"],
+        update_s=settings["update_s"],
+        cpu_coupled=settings["kind"] == "cpu",
         utilisation=utilisation,
-        seed=int(options.get("seed", 0)),
+        seed=settings["seed"],
     )
     baud = int(options.get("baudrate", SIM_BAUD))
     server = PtyServer(Link(instrument, baud=baud)).start()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import abc
 import bisect
-import datetime as _dt
 import math
 import threading
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Callable, Iterable, List, Optional, Sequence, Tuple, Union
 
 from power.errors import FileFormatError, PowerError
+from power.spl import parse_text, read_spl
 
 SQRT2 = math.sqrt(2.0)
 NS_PER_S = 1_000_000_000
@@ -200,20 +200,6 @@ class Scripted(Piecewise):
         )
 
 
-_SPL_FORMAT = "%m-%d-%Y %H:%M:%S.%f"
-
-
-def _parse_spl_line(line: str, number: int) -> Tuple[int, float, float, float, float]:
-    fields = line.strip().split(",")
-    try:
-        values = {fields[i]: fields[i + 1] for i in range(0, min(len(fields), 10) - 1, 2)}
-        stamp = _dt.datetime.strptime(values["Time"], _SPL_FORMAT).replace(tzinfo=_dt.timezone.utc)
-        t_ns = int(stamp.timestamp()) * NS_PER_S + stamp.microsecond * 1000
-        return t_ns, float(values["Watts"]), float(values["Volts"]), float(values["Amps"]), float(values["PF"])
-    except (KeyError, ValueError, IndexError) as e:
-        raise FileFormatError(f"spl.txt line {number}: cannot read {line.strip()[:80]!r} ({e})") from e
-
-
 class SplReplay(Piecewise):
     """Replays an MLPerf spl.txt (Watts/Volts/Amps/PF per row), shifted so its first row starts at start_ns.
 
@@ -229,13 +215,16 @@ class SplReplay(Piecewise):
         voltage_v: float = 230.0,
         power_factor: float = 0.9,
     ) -> None:
-        try:
-            lines = Path(source).read_text().splitlines() if isinstance(source, (str, Path)) else list(source)
-        except OSError as e:
-            raise PowerError(f"cannot read spl.txt {source}: {e.strerror or e}") from e
-        rows = [_parse_spl_line(l, n) for n, l in enumerate(lines, 1) if l.startswith("Time,")]
+        # the MLPerf reader: its errors name the file and line, and what the row should hold
+        if isinstance(source, (str, Path)):
+            name, records = str(source), read_spl(source)
+        else:
+            name = "<spl>"
+            records = parse_text("".join(line.rstrip("\r\n") + "\n" for line in source), name).records
+        rows = [(r.t_ns, r.watts, r.volts, r.amps, r.pf) for r in records]
         if not rows:
-            raise FileFormatError(f"spl.txt {source if isinstance(source, (str, Path)) else ''}: no Time rows")
+            raise FileFormatError(f"{name}: no Time rows (expected spl.txt rows such as "
+                                  "Time,MM-DD-YYYY HH:MM:SS.mmm,Watts,W,Volts,V,Amps,A,PF,PF)")
         t0 = rows[0][0]
         steps = []
         for t_ns, w, v, a, pf in rows:

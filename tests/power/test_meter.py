@@ -191,7 +191,7 @@ def test_spl_replay_follows_the_recorded_watts(shared_fixtures: Path, manual_clo
 def test_spl_replay_rejects_a_broken_file():
     from power.errors import FileFormatError
 
-    with pytest.raises(FileFormatError, match="line 1"):
+    with pytest.raises(FileFormatError, match="^<spl>:1: bad Time"):
         SplReplay(["Time,13-45-2023 99:00:00.000,Watts,1,Volts,2,Amps,3,PF,1"], 0)
 
 
