@@ -35,7 +35,6 @@ SERIAL_KEYS: Mapping[str, type] = {
 }
 SERIAL_VALUES: Mapping[str, Tuple[float, ...]] = {"bytesize": (5, 6, 7, 8), "stopbits": (1, 1.5, 2)}
 ANALYZER_KEYS = ("model", "url", "element", *SERIAL_KEYS, "options", "notes")
-_NAME = re.compile(r"[A-Za-z0-9._-]+")
 _TOML_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 
@@ -107,9 +106,8 @@ def parse_inventory(
     devices_table = _table(where, data.get("devices", {}), ("devices",), "devices")
     for kind, table in (("analyzer", analyzers_table), ("device", devices_table)):
         for name in table:
-            if not _NAME.fullmatch(name):  # names become parts of result folders and sweep job keys
-                raise where.error(f"{kind} {name!r}", (f"{kind}s", name), None,
-                                  "not a name (expected letters, digits, '.', '_' or '-')")
+            if not NAME_RE.match(name):  # names become parts of result folders and sweep job keys
+                raise where.error(f"{kind} {name!r}", (f"{kind}s", name), None, f"not a name (expected {NAME_RULE})")
     analyzers = {
         name: _analyzer(where, name, entry, ("analyzers", name), f"analyzer {name!r}")
         for name, entry in analyzers_table.items()
@@ -145,8 +143,6 @@ def _device(
 ) -> Device:
     table = ("devices", name)
     subject = f"device {name!r}"
-    if not NAME_RE.match(name):
-        raise where.error("devices", ("devices",), name, f"not a usable device name (expected {NAME_RULE})")
     if not isinstance(entry, dict):
         raise where.error("devices", ("devices",), name, f"must be a table, not {_tname(entry)}")
     for key in entry:

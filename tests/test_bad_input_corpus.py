@@ -135,7 +135,8 @@ INVENTORY_CASES = (
          f"{DEVICES}:3: device 'b', key 'profile': unknown value 'arduino' (known: linux, jetson, raspberrypi)",
          inventory(BOARD + 'profile = "arduino"\n')),
     Case("inventory-invalid-device-name", (*INVENTORY, "devices"), 2,
-         f"{DEVICES}:1: device 'bench 1': not a name (expected letters, digits, '.', '_' or '-')",
+         f"{DEVICES}:1: device 'bench 1': not a name (expected letters, digits, '_', '-' and '.', starting with a "
+         "letter or digit, at most 64)",
          inventory('[devices."bench 1"]\nhost = "192.0.2.7"\n')),
     Case("inventory-duplicate-device", (*INVENTORY, "devices"), 2,
          f"{DEVICES}:3:11: invalid TOML: Cannot declare ('devices', 'b') twice (at line 3, column 11)",

@@ -70,7 +70,6 @@ def test_a_device_name_that_could_leave_the_results_folder_is_refused(tmp_path):
     inventory = tmp_path / "devices.toml"
     inventory.write_text('[devices."../../x$(touch PWNED6)"]\nhost = "127.0.0.1"\n')
     done = make_director(tmp_path)("--inventory", inventory, "devices")
-    assert one_error(done, 2) == (f"{inventory}: devices, key '../../x$(touch PWNED6)': not a usable device name "
-                                  "(expected letters, digits, '_', '-' and '.', starting with a letter or digit, "
-                                  "at most 64)")
+    assert one_error(done, 2) == (f"{inventory}:1: device '../../x$(touch PWNED6)': not a name (expected letters, "
+                                  "digits, '_', '-' and '.', starting with a letter or digit, at most 64)")
     assert markers(tmp_path) == []
