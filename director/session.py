@@ -31,6 +31,7 @@ from director.resultdir import plot_run, sanitize, summary_row, write_json, writ
 from director.runspec import RunSpec
 from director.ssh import transport_for
 from director.store import open_store
+from director.store_engine import redact_url
 from director.transport import Transport
 from power.analyzer import AUTO
 from power.checks import Check, CheckStatus, worst
@@ -134,7 +135,7 @@ class Session:
             "scenario": spec.scenario,
             "mode": spec.mode,
             "label": spec.label,
-            "spec": sanitize(dict(spec.__dict__)),
+            "spec": sanitize({**spec.__dict__, "database": redact_url(spec.database) if spec.database else spec.database}),
             "conformant": spec.conformant,
             "power_mode": spec.power_mode,
             "passes": {},
