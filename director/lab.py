@@ -27,7 +27,8 @@ from director.lab_results import (SORT_KEYS, CheckLine, ReportResult, ResultDeta
 from director.lab_run import PRESETS, LoadgenProgress, RunChoices, RunHandle, RunView, Telemetry
 from director.lab_sweeps import DeviceJob, JobLine, SweepAction, SweepDetail, SweepHandle, SweepLine, SweepListing
 from director.power_setup import SIM_URL_PREFIX
-from director.store import Store, store_path
+from director.store import Store
+from director.store_engine import store_target
 from power.errors import PowerError
 
 __all__ = [
@@ -58,7 +59,7 @@ class Lab:
     def __init__(self, results: str = "results", database: Optional[str] = None, inventory: Optional[str] = None,
                  known_hosts: Optional[str] = None, run_overrides: Optional[Mapping[str, Any]] = None) -> None:
         if database:
-            store_path(database)
+            store_target(database)
         self.results = results
         self.database = database
         self.inventory = inventory

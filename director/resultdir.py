@@ -58,7 +58,7 @@ def sanitize(value: Any) -> Any:
 
 
 def summary_row(run: Dict[str, Any]) -> Dict[str, Any]:
-    """The results-database row of a run (see director.store.COLUMNS)."""
+    """The results-database row of a run (see director.store_schema.COLUMNS)."""
     testing = (run.get("passes") or {}).get("run_1") or {}
     figures = testing.get("figures") or {}
     agent = testing.get("agent") or {}

@@ -30,7 +30,8 @@ from director.power_setup import OpenAnalyzer, describe, open_bound_analyzer
 from director.resultdir import plot_run, sanitize, summary_row, write_json, write_pass_spl
 from director.runspec import RunSpec, check_loadgen_model, check_model
 from director.ssh import transport_for
-from director.store import open_store, store_path
+from director.store import open_store
+from director.store_engine import redact_url, store_target
 from director.transport import Transport
 from power.analyzer import AUTO
 from power.checks import Check, CheckStatus, worst
@@ -124,7 +125,7 @@ class Session:
             raise BadInput(f"device {self.device.name} has no analyzer; give one with --analyzer (e.g. sim)")
         check_model(spec.model, spec.runtime)
         check_loadgen_model(spec.loadgen_model)
-        store_path(spec.database or os.path.join(spec.results, "results.db"))  # a bad URL now, not after the run
+        store_target(spec.database or os.path.join(spec.results, "results.db"))  # a bad URL now, not after the run
         try:
             os.makedirs(self.folder)
         except OSError as e:
@@ -136,7 +137,7 @@ class Session:
             "scenario": spec.scenario,
             "mode": spec.mode,
             "label": spec.label,
-            "spec": sanitize(dict(spec.__dict__)),
+            "spec": sanitize({**spec.__dict__, "database": redact_url(spec.database) if spec.database else spec.database}),
             "conformant": spec.conformant,
             "power_mode": spec.power_mode,
             "passes": {},

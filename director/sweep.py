@@ -23,6 +23,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 from devices.inventory import load_inventory
 from director.errors import Cancelled, DirectorError
 from director.gcquiet import quiet_gc
+from director.lease import Heartbeat
 from director.resultdir import summary_row
 from director.runspec import RunSpec
 from director.session import Progress, Session
@@ -104,7 +105,8 @@ class SweepRunner:
         try:
             inventory = load_inventory(self.inventory_path)
             for job in self.store.running(self.sweep_id):
-                self._recover(job)
+                if self._abandoned(job):
+                    self._recover(job)
             self._seed_idle()
             if self.row.state in ("stopped", "finished"):
                 self.store.set_sweep_state(self.sweep_id, "active")
@@ -170,6 +172,12 @@ class SweepRunner:
             self._lock_file = None
 
     # -- recovery after a crash -------------------------------------------------------------------
+    def _abandoned(self, job: JobRow) -> bool:
+        """Whether no live worker holds a running job: this host's (the sweep's lock says that director is gone),
+        or one whose lease is over. A live lease of another host on a shared store is left alone."""
+        here = (job.lease_owner or "").rsplit(":", 1)[0] == socket.gethostname()
+        return here or job.lease_expires_ns is None or job.lease_expires_ns <= time.time_ns()
+
     def _recover(self, job: JobRow) -> None:
         """A job left running by a director that died: adopt its run if it finished, else retry it."""
         run = read_run(job.folder)
@@ -248,7 +256,7 @@ class SweepRunner:
             self._sessions[device] = session
         binding = self._analyzer_lock(device)
         try:
-            with binding:
+            with Heartbeat(self.store, claim, on_lost=session.cancel), binding:
                 watchdog.start()
                 outcome = self._outcome(job, claim, session)
         finally:
@@ -330,8 +338,11 @@ class SweepRunner:
         if outcome.outcome == "interrupted":
             backoff_s = 0.0
         row = summary_row(outcome.run) if outcome.run and outcome.run.get("device") and outcome.run.get("model") else None
-        self.store.finish(claim, outcome.outcome, outcome.state, outcome.reason, run=row,
-                          not_before_ns=time.time_ns() + int(backoff_s * 1e9))
+        if not self.store.finish(claim, outcome.outcome, outcome.state, outcome.reason, run=row,
+                                 not_before_ns=time.time_ns() + int(backoff_s * 1e9)):
+            log.warning("%s attempt %d: %s, not recorded: another worker took the job over", job.key, claim.attempt,
+                        outcome.outcome)
+            return
         log.info("%s attempt %d: %s -> %s (%s)", job.key, claim.attempt, outcome.outcome, outcome.state,
                  outcome.reason or "")
         if outcome.cause:

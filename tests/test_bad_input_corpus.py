@@ -420,12 +420,12 @@ CLI_CASES = (
          "LoadGen model 'resnet.50' is not a name without spaces or dots (expected one from mlperf.conf such as "
          "resnet50)"),
     Case("cli-run-db-bad-url", (*RUN, "--analyzer", "sim", "--db", "mysql://lab/results"), 2,
-         "results database URL 'mysql://lab/results': only sqlite:/// is supported so far"),
+         "results database URL 'mysql://lab/results': use sqlite:///PATH or postgresql://USER@HOST/DB"),
     Case("cli-results-db-without-file", ("results", "--db", "sqlite:///"), 2,
          "results database URL 'sqlite:///' names no file (expected sqlite:///PATH, such as "
          "sqlite:///results/results.db)"),
-    Case("cli-tui-db-bad-url", ("tui", "--results", "$TMP/results", "--db", "postgresql://lab/results"), 2,
-         "results database URL 'postgresql://lab/results': only sqlite:/// is supported so far"),
+    Case("cli-tui-db-bad-url", ("tui", "--results", "$TMP/results", "--db", "mysql://lab/results"), 2,
+         "results database URL 'mysql://lab/results': use sqlite:///PATH or postgresql://USER@HOST/DB"),
     Case("cli-results-folder-is-a-file", ("run", "--analyzer", "sim", "--results", "$TMP/file"), 2,
          r"cannot create the result folder \$TMP/file/\d{8}T\d{6}Z-local-SingleStream-[0-9a-f]{4}: Not a directory",
          {"file": ""}, regex=True),

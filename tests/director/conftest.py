@@ -1,4 +1,4 @@
-"""Fixtures for the director: a board behind real sshd on loopback, one with a shifted clock, the local device.
+"""Fixtures for the director: a board behind real sshd on loopback, one with a shifted clock, the local device, PostgreSQL.
 
 The board's HOME is a temporary folder (sshd `SetEnv HOME=...`), so the agent cache and runs land
 there, never in the real home. See tests/sshd.py.
@@ -6,12 +6,14 @@ there, never in the real home. See tests/sshd.py.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from typing import Iterator
 
 import pytest
 
+from tests.pgserver import PgServer, missing_reason, start_pg
 from tests.sshd import Board, faketime_lib, start_sshd
 
 BOARD_PYTHON = sys.executable  # the board runs the agent with this venv's Python (it has the runtimes)
@@ -34,6 +36,19 @@ def sshd_faketime(tmp_path_factory) -> Iterator[Board]:
     board = start_sshd(tmp_path_factory.mktemp("board_faketime"), faketime=f"+{FAKETIME_OFFSET_S}s")
     yield board
     board.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A PostgreSQL server on a unix socket (tests/pgserver.py); skipped where absent, a failure under CI=true."""
+    reason = missing_reason()
+    if reason:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    server = start_pg()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

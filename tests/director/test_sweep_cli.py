@@ -152,3 +152,23 @@ def test_steering_a_sweep_that_does_not_exist_is_one_line(lab):
                                   "give one: director sweep resume SWEEP")
     proc = director("--inventory", inventory, "sweep", "plan", results / "absent.toml")
     assert one_error(proc, 2) == f"sweep spec not found: {results / 'absent.toml'}"
+
+
+def test_a_sweep_runs_on_a_postgresql_store_and_status_and_report_read_it_there(lab, pg_server, tmp_path):
+    director, inventory, results = lab
+    url = pg_server.create_database()
+    run = director("--inventory", inventory, "sweep", "run", spec(tmp_path, "pg", 2, 1000), "--results", results,
+                   "--db", url, timeout=180)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "finished: 2 jobs: 2 done" in run.stdout and not (results / "results.db").exists()
+    status = director("--inventory", inventory, "sweep", "status", "pg", "--db", url, "--json")
+    assert json.loads(status.stdout)["counts"]["done"] == 2
+    report = director("report", "pg", "--results", results, "--db", url)
+    assert report.returncode == 0 and "2 done" in report.stdout, report.stdout + report.stderr
+    store = open_store(url)
+    (sweep,) = store.sweeps()
+    jobs = store.jobs(sweep.sweep_id)
+    assert [a["outcome"] for a in store.attempts(sweep.sweep_id)] == ["done", "done"]
+    assert {store.get(j.run_id).status for j in jobs} == {"ok"} and all(j.lease_owner is None for j in jobs)
+    recorded = json.loads((Path(jobs[0].folder) / "run.json").read_text())["spec"]["database"]
+    assert recorded == url  # no password in this URL; one would read *** there

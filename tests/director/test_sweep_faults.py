@@ -3,7 +3,7 @@
 Faults are injected from the runner's own status callback at a chosen phase of a chosen attempt, on
 real sshd boards with real simulated analyzers: an SSH drop, an analyzer unplugged, a board that
 reboots on its own, a corrupt model, a job that hangs past its watchdog; and `kill -9` of the
-director itself, then `director sweep resume`.
+director itself, then `director sweep resume`; and, on a shared store, a job another host held.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sqlite3
 import threading
 import time
@@ -29,7 +30,7 @@ from director.sweepspec import load_sweep_spec
 from power.simulators.load import ProcessLoad
 from power.simulators.serve import Link, PtyServer, build
 from tests.director.commandline import make_director, one_error
-from tests.director.sweepboards import (IDLE_W, LOAD_W, SweepBoard, known_hosts, sweep_toml, two_boards,
+from tests.director.sweepboards import (IDLE_W, LOAD_W, LOCAL_BENCH, SweepBoard, known_hosts, sweep_toml, two_boards,
                                         write_inventory)
 
 
@@ -284,3 +285,19 @@ def test_an_analyzer_bound_to_two_boards_measures_one_job_at_a_time(tmp_path, bo
         windows.append((int(samples[0].split(",")[0]), int(samples[-1].split(",")[0])))
     windows.sort()
     assert all(earlier[1] < later[0] for earlier, later in zip(windows, windows[1:])), windows
+
+
+def test_a_job_another_host_holds_is_taken_over_only_when_its_lease_runs_out(tmp_path):
+    """On a shared store the runner leaves a live lease of another host alone, and takes the job over once it lapses."""
+    inventory = tmp_path / "devices.toml"
+    inventory.write_text(LOCAL_BENCH)
+    (tmp_path / "sweep.toml").write_text(sweep_toml("shared", ["local"], repeats=2))
+    store = open_store(str(tmp_path / "results" / "results.db"))
+    spec = load_sweep_spec(str(tmp_path / "sweep.toml"), load_inventory(str(inventory)))
+    sweep_id = queue_sweep(store, spec, str(tmp_path / "results"))
+    held = store.claim(sweep_id, "local", "otherhost:4242", lease_s=3.0)
+    (expires_ns,) = [j.lease_expires_ns for j in store.jobs(sweep_id) if j.key == held.key]
+    assert SweepRunner(store, sweep_id, inventory=str(inventory)).run()["done"] == 2
+    lost, done = store.attempts(sweep_id, held.key)
+    assert (lost["owner"], lost["outcome"], done["outcome"], done["attempt"]) == ("otherhost:4242", "lost", "done", 2)
+    assert done["owner"].startswith(f"{socket.gethostname()}:") and done["started_ns"] >= expires_ns
