@@ -35,6 +35,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return EXIT_OK
     if action == "run":
         return _run(args)
+    if action == "submit":
+        return _submit(args)
     store = store_for(args)
     if action == "list":
         for sweep in store.sweeps():
@@ -113,6 +115,18 @@ def _run(args: argparse.Namespace) -> int:
     sweep_id = queue_sweep(store, spec, args.results)
     print(f"sweep {sweep_id}: {len(spec.jobs)} jobs; results in {store.sweep(sweep_id).results}", file=sys.stderr)
     return _attach(args, store, sweep_id)
+
+
+def _submit(args: argparse.Namespace) -> int:
+    """Queue a sweep without running it (from any host that reaches the store); a bench host runs it."""
+    spec = load_sweep_spec(_need(args.target, "submit SPEC: give a sweep spec file"), load_inventory(args.inventory))
+    from director.sweep import queue_sweep
+
+    store = store_for(args)
+    sweep_id = queue_sweep(store, spec, args.results)
+    print(f"sweep {sweep_id}: {len(spec.jobs)} jobs queued in {store.path}; run them on the bench host with "
+          f"`director sweep resume {sweep_id}` (the boards' power modes are checked there)")
+    return EXIT_OK
 
 
 def _attach(args: argparse.Namespace, store: Store, sweep_id: str) -> int:
@@ -205,14 +219,16 @@ def add_parsers(sub: Any) -> None:
         "sweep", help="unattended sweeps: devices × models × scenarios × power modes × repeats",
         description="Plan, run and steer sweeps (see docs/sweeps.md for the spec file). "
         "`plan SPEC` shows the jobs and an estimate; `run SPEC` checks the boards' power modes, queues the jobs "
-        "in the results database and runs them with a live view (Ctrl-C stops; `resume` goes on); `resume [SWEEP]` "
+        "in the results database and runs them with a live view (Ctrl-C stops; `resume` goes on); `submit SPEC` only "
+        "queues them (with --db, in a store other hosts share); `resume [SWEEP]` "
         "continues a sweep after a crash, a reboot or a pause; `status SWEEP` shows counts, ETA and each "
         "device's job; `pause`, `cancel`, `retry-failed` steer it from another terminal; `list` shows sweeps. "
         "Exit codes of run/resume: 0 every job done, 1 stopped with jobs left, 2 bad input, 3 some jobs failed "
         "or invalid, 130 interrupted.",
     )
-    sweep.add_argument("action", choices=("plan", "run", "resume", "status", "pause", "cancel", "retry-failed", "list"))
-    sweep.add_argument("target", nargs="?", help="the spec file (plan, run) or the sweep id or name (the others)")
+    sweep.add_argument("action", choices=("plan", "run", "submit", "resume", "status", "pause", "cancel", "retry-failed",
+                                          "list"))
+    sweep.add_argument("target", nargs="?", help="the spec file (plan, run, submit) or the sweep id or name (the others)")
     sweep.add_argument("--results", default="results", help="results folder: RESULTS/<sweep id>/ (./results)")
     sweep.add_argument("--db", help="results database URL (sqlite:///RESULTS/results.db)")
     sweep.add_argument("--json", action="store_true", help="status as JSON")

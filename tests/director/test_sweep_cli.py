@@ -157,8 +157,12 @@ def test_steering_a_sweep_that_does_not_exist_is_one_line(lab):
 def test_a_sweep_runs_on_a_postgresql_store_and_status_and_report_read_it_there(lab, pg_server, tmp_path):
     director, inventory, results = lab
     url = pg_server.create_database()
-    run = director("--inventory", inventory, "sweep", "run", spec(tmp_path, "pg", 2, 1000), "--results", results,
-                   "--db", url, timeout=180)
+    submitted = director("--inventory", inventory, "sweep", "submit", spec(tmp_path, "pg", 2, 1000), "--results",
+                         results, "--db", url)
+    assert submitted.returncode == 0 and " 2 jobs queued in " in submitted.stdout, submitted.stdout + submitted.stderr
+    queued = director("--inventory", inventory, "sweep", "status", "pg", "--db", url, "--json")
+    assert json.loads(queued.stdout)["counts"]["pending"] == 2
+    run = director("--inventory", inventory, "sweep", "resume", "pg", "--results", results, "--db", url, timeout=180)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "finished: 2 jobs: 2 done" in run.stdout and not (results / "results.db").exists()
     status = director("--inventory", inventory, "sweep", "status", "pg", "--db", url, "--json")
