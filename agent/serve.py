@@ -77,10 +77,13 @@ class Server:
         job = job_from_dict(msg.get("job"), base=os.path.expanduser("~"), source="start job")
         if os.path.exists(folder):
             raise BadInput(f"run {run_id} already exists in {self.root}")
-        os.makedirs(folder)
         job_path = os.path.join(folder, "job.json")
-        with open(job_path, "w", encoding="utf-8") as f:
-            json.dump(job.to_json(), f, indent=2)
+        try:
+            os.makedirs(folder)
+            with open(job_path, "w", encoding="utf-8") as f:
+                json.dump(job.to_json(), f, indent=2)
+        except OSError as e:  # a full or read-only disk on the device: say which folder
+            raise AgentError(f"cannot write {job_path}: {e.strerror or e}") from e
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [_package_parent(), env.get("PYTHONPATH")]))
         with open(os.path.join(folder, "worker.log"), "wb") as log:

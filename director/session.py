@@ -4,7 +4,9 @@ preflight (device facts, analyzer identity, clocks) → settle → idle baseline
 auto ranges → testing pass on the ranges chosen from ranging → clocks again → figures, checks,
 the result folder and a database row. The analyzer streams the whole time from its own thread,
 every sample flushed to samples.csv as it arrives; run.json is written however the session ends,
-so nothing already measured is lost. A failed session stays failed, with its reason.
+so nothing already measured is lost. It is first written at the start (status "running") and again at
+each phase, so a director killed outright leaves beside its samples what it was measuring and where it
+was. A failed session stays failed, with its reason.
 """
 
 from __future__ import annotations
@@ -94,7 +96,9 @@ class Session:
         if self._cancel_reason is not None:
             raise Cancelled(self._cancel_reason)
         if phase:
-            self.phase = phase
+            if phase != self.phase:
+                self.phase = phase
+                self._save()
             log.info("%s: %s %s", self.run_id, phase, detail)
         elapsed = time.monotonic() - self._t0
         live = None
@@ -143,6 +147,7 @@ class Session:
             "passes": {},
             "status": "running",
         }
+        self._save()
         error: Optional[BaseException] = None
         try:
             self._run()
@@ -152,7 +157,10 @@ class Session:
             self.record["reason"] = f"{self.phase}: {e}" if not isinstance(e, KeyboardInterrupt) else "interrupted"
         finally:
             self._shutdown()
-            self._finish()
+            unwritten = self._finish()
+        if error is None and unwritten is not None:  # measured, but its record could not be kept
+            error = unwritten
+            self.record["status"], self.record["reason"] = "failed", str(unwritten)
         if error is not None:
             raise error
         return self.record
@@ -394,7 +402,18 @@ class Session:
             if self._transport is not None:
                 self._transport.close()
 
-    def _finish(self) -> None:
+    def _save(self) -> None:
+        """run.json as the session stands now (status "running"): a trace should the director be killed."""
+        if not self.record:
+            return
+        self.record["phase"] = self.phase
+        try:
+            write_json(os.path.join(self.folder, "run.json"), sanitize(self.record))
+        except OSError as e:  # the final write reports it; measuring goes on
+            log.warning("%s: cannot write run.json: %s", self.run_id, e.strerror or e)
+
+    def _finish(self) -> Optional[DirectorError]:
+        """Write run.json and the database row; the error when run.json could not be written (a full disk)."""
         self.record["ended_ns"] = time.time_ns()
         self.record["checks"] = all_checks(self.checks)
         samples = self.monitor.samples() if self.monitor is not None else []
@@ -409,7 +428,12 @@ class Session:
                          (self.record.get("idle") or {}).get("average_w"), f"{self.run_id}")
             except Exception as e:  # a plot is a convenience; never lose the run over it
                 log.warning("plot: %s", e)
-        write_json(os.path.join(self.folder, "run.json"), sanitize(self.record))
+        path = os.path.join(self.folder, "run.json")
+        try:
+            write_json(path, sanitize(self.record))
+        except OSError as e:  # what is already in the folder (samples.csv first) stays as it is
+            log.error("%s: cannot write %s: %s", self.run_id, path, e.strerror or e)
+            return DirectorError(f"{self.phase}: cannot write {path}: {e.strerror or e}")
         if self.record.get("device") and self.record.get("model"):
             try:
                 store = open_store(self.spec.database or os.path.join(self.spec.results, "results.db"))
@@ -417,6 +441,7 @@ class Session:
                 store.close()
             except DirectorError as e:
                 log.error("%s", e)
+        return None
 
 
 def _sha(path: str) -> Optional[str]:

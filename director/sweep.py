@@ -304,7 +304,9 @@ class SweepRunner:
                 log.exception("%s: internal error", job.key)
             if fault.permanent:
                 return Outcome("permanent", "failed", fault.reason, _run_of(session), fault.cause)
-            return self._transient(claim, self._with_reboot(job.device, fault.reason), _run_of(session))
+            run = _run_of(session)
+            self._note_boot(job.device, run or {})  # its preflight's boot_id: a reboot in the first job shows too
+            return self._transient(claim, self._with_reboot(job.device, fault.reason), run)
         return self._from_record(job, record, claim)
 
     def _from_record(self, job: SweepJob, run: Dict[str, Any], claim: Claim) -> Outcome:

@@ -283,14 +283,25 @@ class SplWriter:
         """Write one row and flush it."""
         if self._file is None:
             raise FileFormatError(f"{self.path}: writer is closed")
-        self._file.write(format_record(record) + self.newline)
-        self._file.flush()
+        try:
+            self._file.write(format_record(record) + self.newline)
+            self._file.flush()
+        except OSError as e:  # a full disk: the rows already flushed stay, the file is dropped
+            file, self._file = self._file, None
+            try:
+                file.close()
+            except OSError:
+                pass  # the same unflushable buffer again
+            raise FileFormatError(f"{self.path}: write failed ({e.strerror or e})") from e
 
     def close(self) -> None:
         """Close the file."""
         if self._file is not None:
-            self._file.close()
-            self._file = None
+            file, self._file = self._file, None
+            try:
+                file.close()
+            except OSError as e:
+                raise FileFormatError(f"{self.path}: write failed ({e.strerror or e})") from e
 
     def __enter__(self) -> "SplWriter":
         return self

@@ -128,15 +128,17 @@ def start_sshd(
     extra_config: Sequence[str] = (),
     host_key: Optional[Path] = None,
     client_key: Optional[Path] = None,
+    env: Sequence[str] = (),
 ) -> Board:
-    """Start sshd on a free port under root; faketime like '+3.7s' shifts the board's wall clock."""
+    """Start sshd on a free port under root; faketime like '+3.7s' shifts the board's wall clock; env adds
+    `NAME=value` entries to the environment of the board's commands (sshd takes only one SetEnv line)."""
     root.mkdir(parents=True, exist_ok=True)
     home = root / "home"
     home.mkdir(exist_ok=True)
     host_key = host_key or keygen(root / "host_ed25519")
     client_key = client_key or keygen(root / "client_ed25519")
     (root / "authorized_keys").write_text(client_key.with_suffix(".pub").read_text())
-    env = [f"HOME={home}"]
+    env = [f"HOME={home}", *env]
     if faketime:
         lib = faketime_lib()
         assert lib, "libfaketime not installed (apt-get install faketime)"

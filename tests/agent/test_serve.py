@@ -162,3 +162,15 @@ def test_bad_requests_get_one_line_errors_and_the_server_carries_on(agent):
     reply = agent.call("status", run_id="never-started")
     assert reply["ok"] is False and reply["error"].startswith("no run never-started in ")
     assert agent.call("hello")["ok"]
+
+
+def test_a_run_folder_that_cannot_be_written_is_one_line_naming_it(tmp_path):
+    (tmp_path / "runs").write_text("a file where the runs folder should be (a full or broken disk does the same)\n")
+    server = Agent(tmp_path / "runs")
+    try:
+        reply = server.call("start", job=JOB, run_id="r1")
+        assert reply == {"id": 1, "ok": False,
+                         "error": f"cannot write {tmp_path / 'runs' / 'r1' / 'job.json'}: Not a directory"}
+        assert server.call("hello")["ok"]
+    finally:
+        server.close()

@@ -111,17 +111,24 @@ def test_session_over_ssh(tmp_path, sshd, model, scenario):
 
 def test_an_ssh_drop_mid_pass_still_gives_a_complete_run(tmp_path, sshd):
     cut = threading.Event()
+    traces = []
 
     def on_progress(progress: Progress) -> None:
         # Once the testing pass reports LoadGen progress, cut the director's SSH connection(s).
         if progress.phase == "run_1" and "samples" in progress.detail and not cut.is_set():
             cut.set()
+            traces.append(json.loads((Path(session.folder) / "run.json").read_text()))
             for child in sshd.connection_processes():
                 child.kill()
 
-    run = Session(spec(tmp_path, sshd, "tiny_float_b1.onnx", "SingleStream", settings={"min_duration": 4000}),
-                  on_progress=on_progress).run()
+    session = Session(spec(tmp_path, sshd, "tiny_float_b1.onnx", "SingleStream", settings={"min_duration": 4000}),
+                      on_progress=on_progress)
+    run = session.run()
     assert cut.is_set(), "the drop never happened"
+    # Mid-run, run.json already says what is measured and where the session is (a trace should it be killed).
+    (trace,) = traces
+    assert (trace["status"], trace["phase"], trace["run_id"]) == ("running", "run_1", run["run_id"])
+    assert trace["device"]["name"] == "board" and trace["model"]["sha256"] == run["model"]["sha256"]
     check_run(run, "SingleStream")
     events = [json.loads(line) for line in (Path(run["folder"]) / "run_1" / "events.jsonl").read_text().splitlines()]
     assert events[-1]["event"] == "finished"

@@ -164,6 +164,18 @@ def test_writer_flushes_each_row_never_ends_blank_and_never_overwrites(tmp_path:
     assert path.read_bytes() == data
 
 
+def test_a_full_disk_is_one_file_format_error_and_the_rows_written_stay(tmp_path: Path) -> None:
+    record = spl.parse_line(LINE)
+    path = tmp_path / "spl.txt"
+    with spl.SplWriter(path) as writer:
+        writer.write(record)
+        writer._file.close()
+        writer._file = open("/dev/full", "w", encoding="ascii", newline="")  # noqa: SIM115 - the disk fills up here
+        with pytest.raises(FileFormatError, match=r"spl.txt: write failed \(No space left on device\)"):
+            writer.write(record)
+    assert path.read_text() == LINE + "\n"
+
+
 def test_samples_convert_to_ptd_rows_and_back() -> None:
     t = _ns(2023, 2, 24, 6, 21, 23, 902) + 456_789
     ok = Sample(t, 10**9, 6.32, 206.83, 0.11223, 0.2723, 300.0, 0.5, Status.OK, 0.08)
