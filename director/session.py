@@ -16,7 +16,7 @@ import os
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from devices.errors import DeviceError
 from devices.inventory import Device, load_inventory
@@ -44,7 +44,6 @@ from power.ranging import choose_ranges
 log = logging.getLogger(__name__)
 
 REBOOT_POLL_S = 2.0
-SPL_TAIL_SAMPLES = 3  # samples after the last completion before a pass's spl.txt is written
 
 
 @dataclass(frozen=True)
@@ -85,6 +84,7 @@ class Session:
         self._transport: Optional[Transport] = None
         self._client: Optional[AgentClient] = None
         self._cancel_reason: Optional[str] = None
+        self._spl_passes: List[Tuple[str, str, int, int, int]] = []  # name, folder, host start/end ns, offset ns
 
     def cancel(self, reason: str = "cancelled") -> None:
         """Ask the session to stop at its next step (from another thread); a running pass is cancelled
@@ -328,15 +328,9 @@ class Session:
                                 fail_ns=int(spec.clock_fail_ms * 1e6), name=f"clock_sync_{name}")
         self.checks.append(check)
         entry["clock"] = {"before": sync_before.to_json(), "after": sync_after.to_json(), "offset_ns": offset_ns}
-        # spl.txt shows the window inside the sampled span with a few samples to spare (director check).
-        latest = self.monitor.latest()
-        tail_ns = SPL_TAIL_SAMPLES * latest.interval_ns if latest is not None else 0
-        self.monitor.wait_for(window["last_complete_ns"] - offset_ns + tail_ns, 5.0)
+        self.monitor.wait_for(window["last_complete_ns"] - offset_ns, 5.0)
         samples = self.monitor.samples()
-        entry["spl_rows"] = write_pass_spl(
-            os.path.join(local, "spl.txt"), samples, outcome.host_started_ns, outcome.host_ended_ns,
-            offset_ns, f"{self.run_id}_{'ranging' if name == 'ranging' else 'testing'}",
-        )
+        self._spl_passes.append((name, local, outcome.host_started_ns, outcome.host_ended_ns, offset_ns))
         figures = pass_figures(name, result, samples, offset_ns, self._idle_figure(), self._analyzer.accuracy)
         entry["figures"] = figures.to_json()
         entry["checks"] = [check_json(official_check(figures))]
@@ -412,12 +406,29 @@ class Session:
         except OSError as e:  # the final write reports it; measuring goes on
             log.warning("%s: cannot write run.json: %s", self.run_id, e.strerror or e)
 
+    def _write_spl(self, samples: List[Any]) -> Optional[DirectorError]:
+        """Each pass's spl.txt, written at the end so the samples after a pass's window (taken while the
+        session goes on) show the window inside the sampled span; the error when one cannot be written."""
+        for name, folder, start_ns, end_ns, offset_ns in self._spl_passes:
+            path = os.path.join(folder, "spl.txt")
+            mark = f"{self.run_id}_{'ranging' if name == 'ranging' else 'testing'}"
+            try:
+                self.record["passes"][name]["spl_rows"] = write_pass_spl(path, samples, start_ns, end_ns, offset_ns, mark)
+            except (PowerError, OSError) as e:
+                log.error("%s: %s", self.run_id, e)
+                if self.record.get("status") not in ("failed", "cancelled"):  # an earlier reason stays first
+                    self.record["status"], self.record["reason"] = "failed", f"cannot write {path}: {e}"
+                return DirectorError(f"cannot write {path}: {e}")
+        return None
+
     def _finish(self) -> Optional[DirectorError]:
-        """Write run.json and the database row; the error when run.json could not be written (a full disk)."""
+        """Write each pass's spl.txt, run.json and the database row; the error when spl.txt or run.json could
+        not be written (a full disk)."""
         self.record["ended_ns"] = time.time_ns()
         self.record["checks"] = all_checks(self.checks)
         samples = self.monitor.samples() if self.monitor is not None else []
         self.record["sample_count"] = len(samples)
+        unwritten = self._write_spl(samples)
         if samples:
             windows = [
                 (name, p["figures"]["window_host_ns"][0], p["figures"]["window_host_ns"][1])
@@ -441,7 +452,7 @@ class Session:
                 store.close()
             except DirectorError as e:
                 log.error("%s", e)
-        return None
+        return unwritten
 
 
 def _sha(path: str) -> Optional[str]:
