@@ -10,15 +10,9 @@ import os
 from typing import Any, Dict, List, Mapping, Sequence
 
 from director.submission.describe import power_label
+from director.submission.loadgen_checks import read_detail
 from power.errors import PowerError
-from power.loadgen_log import first_values
 
-DETAIL_KEYS = (
-    "loadgen_version", "result_validity", "effective_min_duration_ms", "result_query_count",
-    "effective_samples_per_query", "effective_performance_sample_count", "effective_qsl_rng_seed",
-    "effective_sample_index_rng_seed", "effective_schedule_rng_seed", "early_stopping_met", "num_errors",
-    "effective_scenario", "effective_test_mode",
-)
 JUDGMENT = (
     "The model is the reference model, or every change to it is one the rules allow (say which)",
     "Weights were quantized or transformed only as the rules allow, with the permitted calibration set",
@@ -33,9 +27,8 @@ JUDGMENT = (
 def detail_values(path: str) -> Dict[str, Any]:
     """The first value of each checklist key in an mlperf_log_detail.txt ({} when unreadable)."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return first_values(f, DETAIL_KEYS, path)
-    except (OSError, PowerError):
+        return dict(read_detail(path).values)
+    except PowerError:
         return {}
 
 

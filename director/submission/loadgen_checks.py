@@ -23,7 +23,8 @@ _SEED_KEYS = ("effective_qsl_rng_seed", "effective_sample_index_rng_seed", "effe
 KEYS = (
     "effective_scenario", "result_validity", "effective_min_duration_ms", "early_stopping_met",
     "effective_samples_per_query", "effective_performance_sample_count", "num_errors", "result_query_count",
-    "early_stopping_latency_ss", "result_samples_per_second", "power_begin", "power_end", *_SEED_KEYS,
+    "early_stopping_latency_ss", "result_samples_per_second", "power_begin", "power_end", "loadgen_version",
+    *_SEED_KEYS,
 )
 _ACCURACY = re.compile(r"^accuracy=([\d.]+)")
 

@@ -3,9 +3,10 @@ editable copies of it."""
 
 from __future__ import annotations
 
+import csv
 import shutil
 from pathlib import Path
-from typing import List
+from typing import Any, Dict, List, Tuple
 
 from director.submission.findings import FAIL, CaseReport, Finding
 
@@ -41,3 +42,25 @@ def only(case: CaseReport, rule: str) -> Finding:
     found = [f for f in case.findings if f.rule == rule]
     assert len(found) == 1, found
     return found[0]
+
+
+def window_host_ns(run: Dict[str, Any]) -> Tuple[int, int, int]:
+    """(begin, end, offset) of an edgepower run's testing window: LoadGen's power_begin/end in host ns, and
+    the device-minus-host clock offset that maps them."""
+    run_1 = run["passes"]["run_1"]
+    offset, window = run_1["clock"]["offset_ns"], run_1["agent"]["window"]
+    return window["loadgen_power_begin_ns"] - offset, window["loadgen_power_end_ns"] - offset, offset
+
+
+def switch_to_auto_ranging(samples_csv: Path, begin_ns: int, end_ns: int) -> List[Dict[str, str]]:
+    """Mark the samples.csv rows strictly inside (begin_ns, end_ns) as read on auto current range; those rows."""
+    with open(samples_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    switched = [r for r in rows if begin_ns < int(r["t_end_ns"]) < end_ns]
+    for row in switched:
+        row["current_auto"] = "true"
+    with open(samples_csv, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return switched

@@ -3,7 +3,6 @@ and on copies of them with broken samples."""
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 import shutil
@@ -15,7 +14,7 @@ import pytest
 from director.submission.checker import CheckOptions, check_path
 from director.submission.findings import PASS, WARN
 from power.spl import format_mlperf_time
-from tests.submission.check_runs import fails, only
+from tests.submission.check_runs import fails, only, switch_to_auto_ranging, window_host_ns
 
 SHORT = CheckOptions(min_duration_ms=3000)
 SIM_LABEL = ("measured by edgepower's own analyzer driver (WT310E), not by the official MLPerf power workflow "
@@ -55,19 +54,8 @@ def test_rules_minimum_duration_fails_a_short_run(edge_runs):
 
 def test_auto_ranging_samples_in_the_testing_window_fail(edge_runs, tmp_path):
     folder = Path(shutil.copytree(edge_runs["SingleStream"], tmp_path / "run"))
-    run_1 = run_json(folder)["passes"]["run_1"]
-    offset = run_1["clock"]["offset_ns"]
-    window = run_1["agent"]["window"]
-    begin, end = window["loadgen_power_begin_ns"] - offset, window["loadgen_power_end_ns"] - offset
-    with open(folder / "samples.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    switched = [r for r in rows if begin < int(r["t_end_ns"]) < end]
-    for row in switched:
-        row["current_auto"] = "true"
-    with open(folder / "samples.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+    begin, end, offset = window_host_ns(run_json(folder))
+    switched = switch_to_auto_ranging(folder / "samples.csv", begin, end)
     case = check_path(str(folder), SHORT).cases[0]
     assert [f.rule for f in fails(case)] == ["power.testing_ranges_fixed"]
     first = format_mlperf_time(int(switched[0]["t_end_ns"]) + offset)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import filecmp
 import json
 import shutil
@@ -19,7 +18,7 @@ from director.submission.export import ExportOptions, export
 from director.submission.rules import SYSTEM_NON_EMPTY, SYSTEM_REQUIRED as SYSTEM_KEYS
 from power.spl import parse_mlperf_time
 from tests.director.commandline import ERROR, make_director
-from tests.submission.check_runs import edit, fails
+from tests.submission.check_runs import edit, fails, switch_to_auto_ranging, window_host_ns
 
 SHORT = CheckOptions(min_duration_ms=3000)
 
@@ -146,14 +145,6 @@ def test_cli_errors_are_one_line(edge_runs, answers, tmp_path) -> None:
         assert (done.returncode, done.stderr) == (2, ERROR + message + "\n")
 
 
-def _rows_in_window(case: Path) -> tuple:
-    """run_1's window in host ns (from the exported run record) and the samples.csv rows."""
-    run = json.loads((case / "performance" / "power" / "edgepower_run.json").read_text())
-    run_1 = run["passes"]["run_1"]
-    offset, window = run_1["clock"]["offset_ns"], run_1["agent"]["window"]
-    return window["loadgen_power_begin_ns"] - offset, window["loadgen_power_end_ns"] - offset
-
-
 def test_the_exported_tree_passes_director_check_and_broken_copies_fail(edge_runs, answers, tmp_path) -> None:
     out = tmp_path / "out"
     export(all_runs(edge_runs), _options(tmp_path, answers, system="local_onnx"))
@@ -182,7 +173,8 @@ def test_the_exported_tree_passes_director_check_and_broken_copies_fail(edge_run
     seeds = broken("seeds")
     edit(seeds / "performance" / "run_1" / "mlperf_log_detail.txt", '"value": 2085463073848966840', '"value": 5', 2)
     gap = broken("gap")
-    begin_ns, end_ns = _rows_in_window(gap)
+    begin_ns, end_ns, _ = window_host_ns(
+        json.loads((gap / "performance" / "power" / "edgepower_run.json").read_text()))
     spl = gap / "performance" / "run_1" / "spl.txt"
     lines = spl.read_text().splitlines(keepends=True)
     middle = [i for i, line in enumerate(lines) if begin_ns < parse_mlperf_time(line.split(",")[1]) < end_ns]
@@ -191,16 +183,7 @@ def test_the_exported_tree_passes_director_check_and_broken_copies_fail(edge_run
     missing = broken("missing")
     (missing / "accuracy" / "accuracy.txt").unlink()
     auto = broken("auto")
-    samples = auto / "performance" / "power" / "samples.csv"
-    with open(samples, newline="") as f:
-        rows = list(csv.DictReader(f))
-    for row in rows:
-        if begin_ns < int(row["t_end_ns"]) < end_ns:
-            row["current_auto"] = "true"
-    with open(samples, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+    assert switch_to_auto_ranging(auto / "performance" / "power" / "samples.csv", begin_ns, end_ns)
 
     for case, rules in ((seeds, ["loadgen.seeds"]), (gap, ["power.gaps"]),
                         (missing, ["tree.missing_file", "accuracy.files"]), (auto, ["power.testing_ranges_fixed"])):
