@@ -231,6 +231,10 @@ class Inventory:
             names |= set(self._ssh.aliases())
         return sorted(names)
 
+    def listed(self) -> List[Device]:
+        """The devices devices.toml lists, by name (not `local` unless it has a table, nor ssh aliases)."""
+        return [self._devices[name] for name in sorted(self._devices)]
+
     def get(self, name: str) -> Device:
         """The device called NAME; UnknownDevice (listing the known names) when there is none."""
         if name in self._devices:

@@ -25,17 +25,18 @@ from director.lab_devices import DeviceCheck, DeviceListing, DeviceRow, IdlePowe
 from director.lab_results import (SORT_KEYS, CheckLine, ReportResult, ResultDetail, ResultListing, ResultRow,
                                   filter_rows, sort_rows)
 from director.lab_run import PRESETS, LoadgenProgress, RunChoices, RunHandle, RunView, Telemetry
-from director.lab_sweeps import DeviceJob, JobLine, SweepAction, SweepDetail, SweepHandle, SweepLine, SweepListing
+from director.lab_sweeps import JobLine, SweepAction, SweepDetail, SweepHandle, SweepLine, SweepListing
 from director.power_setup import SIM_URL_PREFIX
 from director.store import Store
 from director.store_engine import store_target
+from director.sweep_status import DeviceLine, holder
 from power.errors import PowerError
 
 __all__ = [
-    "CheckLine", "DeviceCheck", "DeviceJob", "DeviceListing", "DeviceRow", "IdlePower", "JobLine", "Lab",
+    "CheckLine", "DeviceCheck", "DeviceLine", "DeviceListing", "DeviceRow", "IdlePower", "JobLine", "Lab",
     "LoadgenProgress", "PRESETS", "PowerModeResult", "PowerModes", "ReportResult", "ResultDetail", "ResultListing",
     "ResultRow", "RunChoices", "RunHandle", "RunStart", "RunView", "SORT_KEYS", "SweepAction", "SweepDetail",
-    "SweepLine", "SweepListing", "Telemetry", "filter_rows", "log_to_file", "sort_rows",
+    "SweepLine", "SweepListing", "Telemetry", "filter_rows", "holder", "log_to_file", "sort_rows",
 ]
 
 FAULTS = (DirectorError, DeviceError, PowerError)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Dict, List, Mapping, Optional, Tuple
 
 from devices.errors import DeviceError
@@ -20,7 +20,7 @@ from director.lab_results import utc_text
 from director.ssh import transport_for
 from director.store import Store
 from director.sweep import DeviceStatus, SweepLocked, SweepRunner, queue_sweep
-from director.sweep_status import clock, counts_line, sweep_status
+from director.sweep_status import DeviceLine, clock, counts_line, sweep_status
 from director.sweepspec import SweepSpec, check_power_modes, load_sweep_spec
 from power.errors import PowerError
 
@@ -64,20 +64,6 @@ class JobLine:
 
 
 @dataclass(frozen=True)
-class DeviceJob:
-    """A device of a sweep: its current job and phase, elapsed (s), jobs and seconds left, the live W when known."""
-
-    device: str
-    key: Optional[str]
-    attempt: int
-    phase: str
-    elapsed_s: float
-    left: int
-    left_s: float
-    live_w: Optional[float]
-
-
-@dataclass(frozen=True)
 class SweepDetail:
     """A sweep's status: state, counts, ETA (s and h:mm:ss), each device's job, every job; attached when a
     runner of this process works on it, with the runner's error if it stopped on one."""
@@ -90,7 +76,7 @@ class SweepDetail:
     counts: str
     eta_s: float
     eta: str
-    devices: Tuple[DeviceJob, ...]
+    devices: Tuple[DeviceLine, ...]
     jobs: Tuple[JobLine, ...]
     attached: bool = False
     runner_error: str = ""
@@ -128,9 +114,12 @@ def sweep_detail(store: Optional[Store], ref: str, handle: Optional["SweepHandle
     except DirectorError as e:
         return SweepDetail(ref, "", "", "", "", "", 0.0, clock(None), (), (), error=str(e))
     live = handle.latest() if handle is not None and handle.sweep_id == status.sweep.sweep_id else {}
+    def board_of(line: DeviceLine) -> str:
+        return line.board or line.device
+
     devices = tuple(
-        DeviceJob(line.device, line.key, line.attempt, line.phase, line.elapsed_s, line.left, line.left_s,
-                  live[line.device].live_w if line.device in live and live[line.device].key == line.key else None)
+        replace(line, live_w=live[board_of(line)].live_w)
+        if board_of(line) in live and live[board_of(line)].key == line.key else line
         for line in status.devices)
     lines = tuple(JobLine(j.seq, j.key, j.device, j.state, j.attempts, j.max_attempts,
                           (j.phase or "") if j.state == "running" else "", j.reason or "") for j in jobs)
@@ -181,7 +170,8 @@ def board_modes(spec: SweepSpec, inventory: Optional[str], known_hosts: Optional
     """The power modes each board asked for one offers (its own names and the inventory's aliases)."""
     found = load_inventory(inventory)
     modes: Dict[str, List[str]] = {}
-    for name in sorted({job.device for job in spec.jobs if job.power_mode}):
+    # A pool's boards (tag) are many and maybe on other hosts: each job's session checks its mode there.
+    for name in sorted({job.device for job in spec.jobs if job.power_mode and job.tag is None}):
         device = found.get(name)
         with transport_for(device, known_hosts=known_hosts) as transport:
             modes[name] = [m.name for m in profile_for(device, transport).power_modes()] + list(device.power_modes)

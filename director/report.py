@@ -33,6 +33,7 @@ import io
 import logging
 import math
 import os
+import socket
 import statistics
 import time
 from collections import Counter
@@ -146,6 +147,7 @@ def job_entry(row: Mapping[str, Any]) -> Dict[str, Any]:
         "key": str(job.get("key") or ""), "case": case_id(job), "repeat": job.get("repeat"),
         "state": str(row.get("state") or "unknown"), "reason": row.get("reason") or run.get("reason"),
         "attempts": row.get("attempts"), "run_id": run.get("run_id"), "folder": row.get("folder"),
+        "host": row.get("host"),
         "run_status": run.get("status"), "started_ns": run.get("started_ns"), "ended_ns": run.get("ended_ns"),
         "figures": run_figures(run or None, job.get("scenario")),
         "checks": [{"name": c.get("name"), "status": c.get("status"), "reason": c.get("reason")} for c in checks],
@@ -272,6 +274,9 @@ def _trace(case: Mapping[str, Any], row: Optional[Mapping[str, Any]]) -> str:
     title = f"<h3>{e(case['case'])}</h3>"
     folder = (row or {}).get("folder")
     path = os.path.join(str(folder), "samples.csv") if folder else None
+    host = (row or {}).get("host")
+    if path is not None and not os.path.isfile(path) and host and host != socket.gethostname():
+        return f'{title}<p class="note">no power trace here: {e(path)} is on host {e(host)}</p>'
     if path is None or not os.path.isfile(path):
         return f'{title}<p class="note">no power trace: {e(path or "the run has no folder")} is missing</p>'
     try:

@@ -84,6 +84,28 @@ def summary_row(run: Dict[str, Any]) -> Dict[str, Any]:
         "qps": agent.get("qps"),
         "samples_per_s": agent.get("samples_per_s"),
         "folder": run["folder"],
+        "host": run.get("host"),
+        "report": report_record(run),
+    }
+
+
+def report_record(run: Dict[str, Any]) -> Dict[str, Any]:
+    """The part of run.json a sweep report reads (director.report), kept in the database row so a report
+    needs no access to the host that holds the folder: status, times, idle, the testing pass's figures
+    and agent figures, and the checks."""
+    testing = (run.get("passes") or {}).get("run_1") or {}
+    agent = testing.get("agent") or {}
+    return {
+        "run_id": run.get("run_id"), "status": run.get("status"), "reason": run.get("reason"),
+        "started_ns": run.get("started_ns"), "ended_ns": run.get("ended_ns"), "host": run.get("host"),
+        "folder": run.get("folder"),
+        "idle": {k: v for k, v in (run.get("idle") or {}).items() if k in ("average_w", "reused_from")},
+        "passes": {"run_1": {
+            "figures": testing.get("figures") or {},
+            "agent": {k: agent.get(k) for k in ("qps", "samples_per_s", "latency_ns") if k in agent},
+        }},
+        "checks": [{k: c.get(k) for k in ("name", "status", "reason")} for c in run.get("checks") or []
+                   if isinstance(c, dict)],
     }
 
 

@@ -52,6 +52,7 @@ class RunSpec:
     clock_fail_ms: float = 50.0
     results: str = "results"
     database: Optional[str] = None
+    add_row: bool = True  # False: whoever started the session writes the database row (a sweep, on finishing its job)
     label: str = ""
     inventory: Optional[str] = None
     trust_host: bool = False

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -138,6 +139,7 @@ class Session:
             "run_id": self.run_id,
             "started_ns": self.started_ns,
             "folder": self.folder,
+            "host": socket.gethostname(),
             "scenario": spec.scenario,
             "mode": spec.mode,
             "label": spec.label,
@@ -445,7 +447,7 @@ class Session:
         except OSError as e:  # what is already in the folder (samples.csv first) stays as it is
             log.error("%s: cannot write %s: %s", self.run_id, path, e.strerror or e)
             return DirectorError(f"{self.phase}: cannot write {path}: {e.strerror or e}")
-        if self.record.get("device") and self.record.get("model"):
+        if self.record.get("device") and self.record.get("model") and self.spec.add_row:
             try:
                 store = open_store(self.spec.database or os.path.join(self.spec.results, "results.db"))
                 store.add(summary_row(sanitize(self.record)))

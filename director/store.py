@@ -17,7 +17,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence
 
 from director.errors import BadInput
 from director.store_engine import Engine, engine_for
-from director.store_schema import COLUMNS, migrate
+from director.store_schema import COLUMNS, LATER_COLUMNS, migrate
 
 JOB_STATES = ("pending", "running", "done", "failed", "invalid", "cancelled")
 FINAL_STATES = ("done", "failed", "invalid", "cancelled")
@@ -38,6 +38,7 @@ class RunRow:
     status: str
     folder: str
     summary: Dict[str, Any]
+    host: Optional[str] = None  # the host whose disk holds folder (None: recorded before schema v4)
 
     def get(self, key: str) -> Any:
         """A figure from the summary (None when absent)."""
@@ -61,7 +62,8 @@ class SweepRow:
 
 @dataclass(frozen=True)
 class JobRow:
-    """One job of a sweep with its latest attempt's run (run_id, folder) and phase, and its lease while running."""
+    """One job of a sweep with its latest attempt's run (run_id, folder), phase and board, and its lease while
+    running. tag: the job asks for any board carrying it (device is then the name of that pool)."""
 
     sweep_id: str
     key: str
@@ -81,11 +83,14 @@ class JobRow:
     bench: Optional[str] = None
     lease_owner: Optional[str] = None
     lease_expires_ns: Optional[int] = None
+    tag: Optional[str] = None
+    board: Optional[str] = None
 
 
 @dataclass(frozen=True)
 class Claim:
-    """A job handed to one worker: the job, the number of this attempt (1-based), its owner and lease (s)."""
+    """A job handed to one worker: the job, the number of this attempt (1-based), its owner and lease (s), and
+    the board that runs it."""
 
     sweep_id: str
     key: str
@@ -93,14 +98,18 @@ class Claim:
     job: Dict[str, Any]
     owner: str = ""
     lease_s: float = LEASE_S
+    board: str = ""
 
 
 _JOB_SELECT = (
     "SELECT j.sweep_id, j.key, j.seq, j.device, j.job_json, j.state, j.attempts, j.max_attempts, j.not_before_ns, "
-    "j.run_id, j.folder, j.reason, j.updated_ns, a.phase, a.started_ns, j.bench, j.lease_owner, j.lease_expires_ns "
+    "j.run_id, j.folder, j.reason, j.updated_ns, a.phase, a.started_ns, j.bench, j.lease_owner, j.lease_expires_ns, "
+    "j.tag, a.board "
     "FROM jobs j LEFT JOIN attempts a ON a.sweep_id = j.sweep_id AND a.key = j.key AND a.attempt = j.attempts"
 )
-_RUN_SELECT = "SELECT run_id, started_ns, device, model, scenario, mode, status, folder, summary_json FROM runs"
+_RUN_SELECT = "SELECT run_id, started_ns, device, model, scenario, mode, status, folder, summary_json, host FROM runs"
+# The jobs one board may run: its own (not a pool's), and those of the pools its tags put it in ({tags}: "?, ?").
+_FOR_BOARD = "((j.device = ? AND j.tag IS NULL) OR j.tag IN ({tags}))"
 # A job a worker may claim now; the IN term, the jobs_claimable index's own, lets both engines walk it in seq order.
 _DUE = ("j.state IN ('pending', 'running') AND ((j.state = 'pending' AND j.not_before_ns <= ?) "
         "OR (j.state = 'running' AND j.lease_expires_ns <= ?))")
@@ -138,13 +147,22 @@ class Store:
             raise BadInput(f"run id {run_id!r} is ambiguous: {', '.join(r[0] for r in rows[:5])}")
         return _run_row(exact[0] if exact else rows[0])
 
+    def runs_of(self, run_ids: Sequence[str]) -> List[RunRow]:
+        """The stored runs among run_ids (any order)."""
+        found: List[RunRow] = []
+        for start in range(0, len(run_ids), 500):  # bounded statements on both engines
+            chunk = list(run_ids[start:start + 500])
+            marks = ", ".join("?" for _ in chunk)
+            found += [_run_row(r) for r in self._engine.read(f"{_RUN_SELECT} WHERE run_id IN ({marks})", chunk)]  # noqa: S608 - placeholders only
+        return found
+
     def __iter__(self) -> Iterator[RunRow]:
         return iter(self.list(limit=1 << 30))
 
     # -- sweeps -----------------------------------------------------------------------------------
     def create_sweep(self, sweep_id: str, name: str, spec_path: str, spec: Mapping[str, Any], results: str,
                      jobs: Sequence[Mapping[str, Any]], max_attempts: int) -> SweepRow:
-        """A new sweep with all its jobs pending, in one transaction (a job's "bench" key routes it)."""
+        """A new sweep with all its jobs pending, in one transaction (a job's "bench" and "tag" keys route it)."""
         now = time.time_ns()
 
         def insert(db: Engine) -> None:
@@ -152,9 +170,10 @@ class Store:
                        (sweep_id, name, spec_path, json.dumps(spec, sort_keys=True), results, now))
             db.executemany(
                 "INSERT INTO jobs (sweep_id, key, seq, device, model_path, runtime, power_mode, job_json, state, "
-                "max_attempts, updated_ns, bench) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+                "max_attempts, updated_ns, bench, tag) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
                 [(sweep_id, job["key"], seq, job["device"], job["model_path"], job["runtime"], job.get("power_mode"),
-                  json.dumps(job, sort_keys=True), max_attempts, now, job.get("bench")) for seq, job in enumerate(jobs)],
+                  json.dumps(job, sort_keys=True), max_attempts, now, job.get("bench"), job.get("tag"))
+                 for seq, job in enumerate(jobs)],
             )
 
         self._engine.write(insert)
@@ -208,26 +227,28 @@ class Store:
             query += " AND key = ?"
             args.append(key)
         names = ("sweep_id", "key", "attempt", "owner", "started_ns", "ended_ns", "outcome", "reason", "run_id",
-                 "folder", "phase")
+                 "folder", "phase", "board")
         return [dict(zip(names, r)) for r in self._engine.read(query + " ORDER BY started_ns, key, attempt", args)]
 
     # -- the queue --------------------------------------------------------------------------------
     def claim(self, sweep_id: str, device: str, owner: str, lease_s: float = LEASE_S,
-              bench: Optional[str] = None) -> Optional[Claim]:
-        """The device's next job, now running under a new attempt leased to owner for lease_s.
+              bench: Optional[str] = None, tags: Sequence[str] = ()) -> Optional[Claim]:
+        """The next job board `device` may run, now running under a new attempt leased to owner for lease_s.
 
-        That is a pending job whose back-off has passed, or a running one whose lease ran out: its attempt
-        becomes `lost` and counts as a try (with no try left, the job fails and the next is looked at).
-        With bench, only jobs routed to that bench or to any. On PostgreSQL the job's row is locked and
-        rows other workers hold are skipped; SQLite serializes the whole transaction."""
+        Its jobs are those naming it and those of the pools its tags put it in. That is a pending job whose
+        back-off has passed, or a running one whose lease ran out: its attempt becomes `lost` and counts as
+        a try (with no try left, the job fails and the next is looked at). With bench, only jobs routed to
+        that bench or to any. On PostgreSQL the job's row is locked and rows other workers hold are
+        skipped; SQLite serializes the whole transaction."""
         routed, routed_args = ("", []) if bench is None else (" AND (j.bench IS NULL OR j.bench = ?)", [bench])
         query = ("SELECT j.key, j.state, j.attempts, j.max_attempts, j.lease_owner, j.job_json FROM jobs j WHERE "  # noqa: S608 - fixed text, values bound
-                 f"j.sweep_id = ? AND j.device = ? AND {_DUE}{routed} ORDER BY j.seq LIMIT 1{self._engine.lock_rows}")
+                 f"j.sweep_id = ? AND {_for_board(tags)} AND {_DUE}{routed} ORDER BY j.seq LIMIT 1"
+                 f"{self._engine.lock_rows}")
 
         def take(db: Engine) -> Optional[Claim]:
             now = time.time_ns()
             while True:
-                row = db.execute(query, [sweep_id, device, now, now, *routed_args]).fetchone()
+                row = db.execute(query, [sweep_id, device, *tags, now, now, *routed_args]).fetchone()
                 if row is None:
                     return None
                 key, state, attempts, max_attempts, old_owner, job_json = row
@@ -243,9 +264,9 @@ class Store:
                 db.execute("UPDATE jobs SET state = 'running', attempts = ?, updated_ns = ?, reason = NULL, lease_owner = ?, "
                            "lease_expires_ns = ? WHERE sweep_id = ? AND key = ?",
                            (attempts + 1, now, owner, now + int(lease_s * 1e9), sweep_id, key))
-                db.execute("INSERT INTO attempts (sweep_id, key, attempt, owner, started_ns, outcome) "
-                           "VALUES (?, ?, ?, ?, ?, 'running')", (sweep_id, key, attempts + 1, owner, now))
-                return Claim(sweep_id, key, attempts + 1, json.loads(job_json), owner, lease_s)
+                db.execute("INSERT INTO attempts (sweep_id, key, attempt, owner, started_ns, outcome, board) "
+                           "VALUES (?, ?, ?, ?, ?, 'running', ?)", (sweep_id, key, attempts + 1, owner, now, device))
+                return Claim(sweep_id, key, attempts + 1, json.loads(job_json), owner, lease_s, device)
 
         return self._engine.write(take)
 
@@ -256,15 +277,16 @@ class Store:
             "UPDATE jobs SET lease_expires_ns = ? WHERE sweep_id = ? AND key = ? AND state = 'running' AND attempts = ?",
             (now + int(claim.lease_s * 1e9), claim.sweep_id, claim.key, claim.attempt)).rowcount) == 1
 
-    def next_wake_ns(self, sweep_id: str, device: str, bench: Optional[str] = None) -> Optional[int]:
-        """When the device may next have a job to claim: its earliest pending job's back-off, or the end of
-        a lease another worker holds (it may die); None when it has nothing pending or running."""
-        query = ("SELECT MIN(CASE WHEN state = 'pending' THEN not_before_ns ELSE lease_expires_ns END) FROM jobs "
-                 "WHERE sweep_id = ? AND device = ? AND (state = 'pending' OR (state = 'running' "
-                 "AND lease_expires_ns IS NOT NULL))")
-        args = [sweep_id, device]
+    def next_wake_ns(self, sweep_id: str, device: str, bench: Optional[str] = None,
+                     tags: Sequence[str] = ()) -> Optional[int]:
+        """When board `device` may next have a job to claim (see claim): the earliest back-off of a pending
+        job, or the end of a lease another worker holds (it may die); None when nothing is pending or running."""
+        query = ("SELECT MIN(CASE WHEN j.state = 'pending' THEN j.not_before_ns ELSE j.lease_expires_ns END) "  # noqa: S608 - fixed text, values bound
+                 f"FROM jobs j WHERE j.sweep_id = ? AND {_for_board(tags)} AND (j.state = 'pending' OR "
+                 "(j.state = 'running' AND j.lease_expires_ns IS NOT NULL))")
+        args = [sweep_id, device, *tags]
         if bench is not None:
-            query += " AND (bench IS NULL OR bench = ?)"
+            query += " AND (j.bench IS NULL OR j.bench = ?)"
             args.append(bench)
         row = self._engine.read(query, args)
         return None if not row or row[0][0] is None else int(row[0][0])
@@ -362,8 +384,12 @@ class Store:
         self._engine.close()
 
 
+def _for_board(tags: Sequence[str]) -> str:
+    return _FOR_BOARD.format(tags=", ".join("?" for _ in tags) or "NULL")
+
+
 def _insert_run(db: Engine, summary: Mapping[str, Any]) -> None:
-    names = [name for name, _ in COLUMNS]
+    names = [name for name, _ in COLUMNS + LATER_COLUMNS]
     row = {name: summary.get(name) for name in names}
     row["summary_json"] = json.dumps(dict(summary), sort_keys=True)
     if isinstance(row.get("conformant"), bool):
@@ -375,7 +401,7 @@ def _insert_run(db: Engine, summary: Mapping[str, Any]) -> None:
 
 
 def _run_row(r: Any) -> RunRow:
-    return RunRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], json.loads(r[8]))
+    return RunRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], json.loads(r[8]), r[9])
 
 
 def _sweep_row(r: Any) -> SweepRow:

@@ -12,7 +12,7 @@ from typing import Dict, Sequence
 from director.errors import DirectorError
 from director.store_engine import Engine
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 COLUMNS = (
     ("run_id", "TEXT PRIMARY KEY"),
@@ -36,6 +36,10 @@ COLUMNS = (
     ("samples_per_s", "DOUBLE PRECISION"),
     ("folder", "TEXT NOT NULL"),
     ("summary_json", "TEXT NOT NULL"),
+)
+# Added by later migrations (ALTER TABLE appends them after the columns above, in this order).
+LATER_COLUMNS = (
+    ("host", "TEXT"),
 )
 
 # Each version's statements, applied in order to bring an older database up to SCHEMA_VERSION.
@@ -70,6 +74,13 @@ MIGRATIONS: Dict[int, Sequence[str]] = {
         "CREATE INDEX IF NOT EXISTS jobs_claimable ON jobs (sweep_id, device, seq) WHERE state IN ('pending', 'running')",
         "UPDATE jobs SET lease_owner = (SELECT a.owner FROM attempts a WHERE a.sweep_id = jobs.sweep_id "
         "AND a.key = jobs.key AND a.attempt = jobs.attempts), lease_expires_ns = 0 WHERE state = 'running'",
+    ),
+    # Several bench hosts: a job may ask for any board carrying a tag (jobs.tag) instead of one board; the
+    # attempt records which board ran it. A run's folder lives on the host that measured it (runs.host).
+    4: (
+        "ALTER TABLE jobs ADD COLUMN tag TEXT",
+        "ALTER TABLE attempts ADD COLUMN board TEXT",
+        "ALTER TABLE runs ADD COLUMN host TEXT",
     ),
 }
 

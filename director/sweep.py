@@ -18,16 +18,16 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from devices.inventory import load_inventory
+from devices.inventory import Inventory, load_inventory
 from director.errors import Cancelled, DirectorError
 from director.gcquiet import quiet_gc
 from director.lease import Heartbeat
 from director.resultdir import summary_row
 from director.runspec import RunSpec
 from director.session import Progress, Session
-from director.store import Claim, JobRow, Store
+from director.store import LEASE_S, Claim, JobRow, Store
 from director.sweep_faults import failing_checks, sort_fault
 from director.sweep_kept import KeptOpen
 from director.sweep_recovery import boot_id, cancel_leftover, read_run
@@ -73,10 +73,17 @@ class SweepLocked(DirectorError):
 
 
 class SweepRunner:
-    """Runs (or resumes) one sweep of the store to the end, a pause, a cancel or a stop condition."""
+    """Runs (or resumes) one sweep of the store to the end, a pause, a cancel or a stop condition.
+
+    It serves the boards given (default: every board the sweep names, and the inventory's boards carrying
+    the tags of its pools), one worker thread each. A bench host's `director worker` gives its own boards
+    and bench name, its own results folder, and shares the store with the other hosts.
+    """
 
     def __init__(self, store: Store, sweep_id: str, inventory: Optional[str] = None,
-                 known_hosts: Optional[str] = None, on_status: Optional[Callable[[DeviceStatus], None]] = None) -> None:
+                 known_hosts: Optional[str] = None, on_status: Optional[Callable[[DeviceStatus], None]] = None,
+                 boards: Optional[Sequence[str]] = None, bench: Optional[str] = None, results: Optional[str] = None,
+                 lease_s: float = LEASE_S) -> None:
         self.store = store
         self.row = store.sweep(sweep_id)
         self.sweep_id = self.row.sweep_id
@@ -84,7 +91,12 @@ class SweepRunner:
         self.inventory_path = inventory
         self.known_hosts = known_hosts
         self.on_status = on_status or (lambda status: None)
-        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        self.boards = list(boards) if boards is not None else None
+        self.bench = bench
+        self.results = results or self.row.results
+        self.lease_s = lease_s
+        # "bench@host:pid"; what precedes the pid names this host's workers (see _abandoned)
+        self.owner = f"{bench + '@' if bench else ''}{socket.gethostname()}:{os.getpid()}"
         self._stop = threading.Event()
         self._sessions: Dict[str, Session] = {}
         self._analyzer_locks: Dict[str, threading.Lock] = {}
@@ -96,6 +108,7 @@ class SweepRunner:
         self._guard = threading.Lock()
         self._lock_file: Optional[int] = None
         self.stop_reason: Optional[str] = None
+        self._condition: Optional[str] = None  # the stop condition met, if one was
 
     # -- the whole sweep --------------------------------------------------------------------------
     def run(self) -> Dict[str, int]:
@@ -111,13 +124,13 @@ class SweepRunner:
             if self.row.state in ("stopped", "finished"):
                 self.store.set_sweep_state(self.sweep_id, "active")
             self.started_ns = self.store.mark_started(self.sweep_id)
-            devices = sorted({j.device for j in self.store.jobs(self.sweep_id)})
-            for device in devices:
-                binding = inventory.get(device).analyzer
+            boards = self._served(inventory)
+            for board in boards:
+                binding = inventory.get(board).analyzer
                 if binding is not None and not is_sim_url(binding.url):
                     self._analyzer_locks.setdefault(binding.name, threading.Lock())
-            workers = [threading.Thread(target=self._worker, args=(d,), name=f"sweep-{d}", daemon=True)
-                       for d in devices]
+            workers = [threading.Thread(target=self._worker, args=(b, tuple(inventory.get(b).tags)),
+                                        name=f"sweep-{b}", daemon=True) for b in boards]
             for worker in workers:
                 worker.start()
             try:
@@ -135,6 +148,15 @@ class SweepRunner:
             self._kept.close()
             self._release_lock()
 
+    def _served(self, inventory: Inventory) -> List[str]:
+        """The boards this runner serves (see the class)."""
+        if self.boards is not None:
+            return self.boards
+        jobs = self.store.jobs(self.sweep_id)
+        named = {j.device for j in jobs if j.tag is None}
+        pools = {j.tag for j in jobs if j.tag is not None}
+        return sorted(named | {board.name for board in inventory.listed() if pools & set(board.tags)})
+
     def interrupt(self, reason: str) -> None:
         """Stop now: running sessions are cancelled (their jobs go back to pending) and no job starts."""
         self.stop_reason = reason
@@ -149,13 +171,15 @@ class SweepRunner:
             return
         if counts["pending"] == 0 and counts["running"] == 0:
             self.store.set_sweep_state(self.sweep_id, "finished")
-        elif self.stop_reason:
-            self.store.set_sweep_state(self.sweep_id, "stopped", self.stop_reason)
+        elif self._condition or (self.stop_reason and self.boards is None):
+            # A bench host's worker stopping (or losing the store) says nothing about the sweep the other
+            # hosts go on with; a stop condition (budget, stop_at, failures) holds for all of them.
+            self.store.set_sweep_state(self.sweep_id, "stopped", self._condition or self.stop_reason or "")
 
     def _take_lock(self) -> None:
         # flock: released by the kernel when this process dies, however it dies, so resume never waits on a ghost.
-        path = os.path.join(self.row.results, ".sweep.lock")
-        os.makedirs(self.row.results, exist_ok=True)
+        path = os.path.join(self.results, ".sweep.lock")
+        os.makedirs(self.results, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -173,16 +197,17 @@ class SweepRunner:
 
     # -- recovery after a crash -------------------------------------------------------------------
     def _abandoned(self, job: JobRow) -> bool:
-        """Whether no live worker holds a running job: this host's (the sweep's lock says that director is gone),
-        or one whose lease is over. A live lease of another host on a shared store is left alone."""
-        here = (job.lease_owner or "").rsplit(":", 1)[0] == socket.gethostname()
-        return here or job.lease_expires_ns is None or job.lease_expires_ns <= time.time_ns()
+        """Whether a running job was left by a dead worker of this host and bench (the sweep's lock, held now,
+        says that worker is gone), or has no lease at all. Another host's job is left to its lease: once
+        that runs out, claim() takes the job over and counts the attempt."""
+        here = (job.lease_owner or "").rsplit(":", 1)[0] == self.owner.rsplit(":", 1)[0]
+        return here or job.lease_expires_ns is None
 
     def _recover(self, job: JobRow) -> None:
         """A job left running by a director that died: adopt its run if it finished, else retry it."""
         run = read_run(job.folder)
         if run is not None and run.get("status") in ADOPTABLE:
-            claim = Claim(self.sweep_id, job.key, job.attempts, job.job)
+            claim = Claim(self.sweep_id, job.key, job.attempts, job.job, board=job.board or "")
             outcome = self._from_record(SweepJob.from_json(job.job), run, claim)
             self.store.finish(claim, outcome.outcome, outcome.state, outcome.reason,
                               run=summary_row(run), not_before_ns=0)
@@ -196,13 +221,14 @@ class SweepRunner:
     def _seed_idle(self) -> None:
         """Idle baselines already measured by this sweep, for the once_per_mode policy after a resume."""
         for job in self.store.jobs(self.sweep_id):
-            run = read_run(job.folder) if job.state in ("done", "invalid") else None
+            run = read_run(job.folder) if job.state in ("done", "invalid") else None  # None: another host's folder
             idle = (run or {}).get("idle") or {}
             if idle.get("average_w") is not None and not idle.get("reused_from"):
-                self._idle.setdefault((job.device, job.job.get("power_mode")), (idle["average_w"], run["run_id"]))
+                board = (run.get("device") or {}).get("name") or job.device
+                self._idle.setdefault((board, job.job.get("power_mode")), (idle["average_w"], run["run_id"]))
 
     # -- one device -------------------------------------------------------------------------------
-    def _worker(self, device: str) -> None:
+    def _worker(self, device: str, tags: Tuple[str, ...]) -> None:
         try:
             while not self._stop.is_set():
                 state = self.store.sweep(self.sweep_id).state
@@ -214,11 +240,11 @@ class SweepRunner:
                     continue
                 reason = self._stop_condition()
                 if reason:
-                    self.stop_reason = reason
+                    self.stop_reason = self._condition = reason
                     return
-                claim = self.store.claim(self.sweep_id, device, self.owner)
+                claim = self.store.claim(self.sweep_id, device, self.owner, self.lease_s, self.bench, tags)
                 if claim is None:
-                    wake = self.store.next_wake_ns(self.sweep_id, device)
+                    wake = self.store.next_wake_ns(self.sweep_id, device, self.bench, tags)
                     if wake is None:
                         return
                     self._status(device, None, 0, "back-off", f"next try in {max(0, wake - time.time_ns()) / 1e9:.0f} s")
@@ -247,7 +273,7 @@ class SweepRunner:
 
     def _attempt(self, device: str, claim: Claim) -> None:
         job = SweepJob.from_json(claim.job)
-        session = Session(self._runspec(job), on_progress=lambda p: self._on_progress(device, claim, p))
+        session = Session(self._runspec(job, device), on_progress=lambda p: self._on_progress(device, claim, p))
         self.store.attach_run(claim, session.run_id, session.folder)
         timeout_s = self.spec.job_timeout_s or 3 * job_estimate_s(self.spec, job) + WATCHDOG_FLOOR_S
         watchdog = threading.Timer(timeout_s, session.cancel, args=(f"watchdog: the job ran past {timeout_s:.0f} s",))
@@ -258,14 +284,14 @@ class SweepRunner:
         try:
             with Heartbeat(self.store, claim, on_lost=session.cancel), binding:
                 watchdog.start()
-                outcome = self._outcome(job, claim, session)
+                outcome = self._outcome(job, device, claim, session)
         finally:
             watchdog.cancel()
             with self._guard:
                 self._sessions.pop(device, None)
         if outcome.outcome not in ("done", "invalid"):
             self._kept.drop(device)  # failed checks (a gap in the samples, say) may come from either
-        self._record(job, claim, outcome)
+        self._record(job, device, claim, outcome)
 
     def _analyzer_lock(self, device: str) -> Any:
         binding = load_inventory(self.inventory_path).get(device).analyzer
@@ -273,23 +299,24 @@ class SweepRunner:
             return self._analyzer_locks[binding.name]
         return _NoLock()
 
-    def _runspec(self, job: SweepJob) -> RunSpec:
+    def _runspec(self, job: SweepJob, board: str) -> RunSpec:
         spec = self.spec
-        idle = self._idle.get((job.device, job.power_mode)) if spec.idle.policy == "once_per_mode" else None
+        idle = self._idle.get((board, job.power_mode)) if spec.idle.policy == "once_per_mode" else None
         return RunSpec(
-            device=job.device, model=job.model_path, scenario=job.scenario, runtime=job.runtime,
+            device=board, model=job.model_path, scenario=job.scenario, runtime=job.runtime,
             threads=job.threads, power_mode=job.power_mode, settle_s=spec.cooldown.seconds,
             max_temp_c=spec.cooldown.max_temp_c, settle_timeout_s=spec.cooldown.timeout_s, idle_s=spec.idle.seconds,
             idle_w=idle[0] if idle else None, idle_from=idle[1] if idle else "",
-            results=self.row.results, database=self.store.url, label=f"sweep {self.sweep_id} {job.key}",
+            # The row is written by finish() with the job's new state, and only by the attempt holding the job.
+            results=self.results, database=self.store.url, add_row=False, label=f"sweep {self.sweep_id} {job.key}",
             inventory=self.inventory_path, known_hosts=self.known_hosts, **dict(job.run),
         )
 
-    def _outcome(self, job: SweepJob, claim: Claim, session: Session) -> Outcome:
-        """Run the session and sort how it ended."""
+    def _outcome(self, job: SweepJob, board: str, claim: Claim, session: Session) -> Outcome:
+        """Run the session on the board and sort how it ended."""
         try:
-            session.link = self._kept.link(job.device)
-            session.lent_analyzer = self._kept.analyzer(job.device)
+            session.link = self._kept.link(board)
+            session.lent_analyzer = self._kept.analyzer(board)
             record = session.run()
         except Cancelled as e:
             if self.store.sweep(self.sweep_id).state == "cancelled":
@@ -298,19 +325,19 @@ class SweepRunner:
                 return Outcome("interrupted", "pending", str(e), _run_of(session))
             return self._transient(claim, str(e), _run_of(session))  # the watchdog
         except Exception as e:  # sorted below; a bug must not end an unattended night either
-            self._kept.drop(job.device)  # the link or the analyzer may be what broke: the next attempt opens them afresh
+            self._kept.drop(board)  # the link or the analyzer may be what broke: the next attempt opens them afresh
             fault = sort_fault(e, job)
             if fault.internal:
                 log.exception("%s: internal error", job.key)
             if fault.permanent:
                 return Outcome("permanent", "failed", fault.reason, _run_of(session), fault.cause)
             run = _run_of(session)
-            self._note_boot(job.device, run or {})  # its preflight's boot_id: a reboot in the first job shows too
-            return self._transient(claim, self._with_reboot(job.device, fault.reason), run)
+            self._note_boot(board, run or {})  # its preflight's boot_id: a reboot in the first job shows too
+            return self._transient(claim, self._with_reboot(board, fault.reason), run)
         return self._from_record(job, record, claim)
 
     def _from_record(self, job: SweepJob, run: Dict[str, Any], claim: Claim) -> Outcome:
-        self._note_boot(job.device, run)
+        self._note_boot(claim.board or job.device, run)
         status = run.get("status")
         if status == "ok":
             return Outcome("done", "done", None, run)
@@ -335,7 +362,7 @@ class SweepRunner:
         rows = [j for j in self.store.jobs(self.sweep_id) if j.key == claim.key]
         return rows[0].max_attempts if rows else self.spec.max_attempts
 
-    def _record(self, job: SweepJob, claim: Claim, outcome: Outcome) -> None:
+    def _record(self, job: SweepJob, board: str, claim: Claim, outcome: Outcome) -> None:
         backoff_s = BACKOFF_S[min(claim.attempt, len(BACKOFF_S)) - 1] if outcome.state == "pending" else 0.0
         if outcome.outcome == "interrupted":
             backoff_s = 0.0
@@ -356,7 +383,7 @@ class SweepRunner:
         if outcome.state in ("done", "invalid") and (run.get("idle") or {}).get("average_w") is not None:
             idle = run["idle"]
             if not idle.get("reused_from"):
-                self._idle.setdefault((job.device, job.power_mode), (idle["average_w"], run["run_id"]))
+                self._idle.setdefault((board, job.power_mode), (idle["average_w"], run["run_id"]))
 
     # -- boards that reboot on their own ----------------------------------------------------------
     def _note_boot(self, device: str, run: Mapping[str, Any]) -> None:

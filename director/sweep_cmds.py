@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 import threading
 import time
-from typing import IO, Any, Dict, Optional
+from typing import IO, Any, Dict, Iterator, Optional
 
 from devices.inventory import load_inventory
 from director.errors import EXIT_FAILED, EXIT_INVALID, BadInput
-from director.store import Store, open_store
+from director.store import LEASE_S, Store, open_store
 from director.sweep_status import clock, counts_line, device_line, format_status, rows_for_report, sweep_status
 from director.sweepspec import SweepSpec, check_power_modes, format_plan, load_sweep_spec
 
@@ -118,15 +120,91 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _submit(args: argparse.Namespace) -> int:
-    """Queue a sweep without running it (from any host that reaches the store); a bench host runs it."""
-    spec = load_sweep_spec(_need(args.target, "submit SPEC: give a sweep spec file"), load_inventory(args.inventory))
+    """Queue a sweep without running it (from any host that reaches the store); bench hosts run it."""
+    inventory = load_inventory(args.inventory)
+    spec = load_sweep_spec(_need(args.target, "submit SPEC: give a sweep spec file"), inventory, shared=True)
     from director.sweep import queue_sweep
 
+    for device in sorted({job.device for job in spec.jobs if job.tag is None} - set(inventory.names())):
+        print(f"director: note: {device} is not in this host's inventory; a bench host whose devices.toml has it "
+              "runs its jobs", file=sys.stderr)
     store = store_for(args)
     sweep_id = queue_sweep(store, spec, args.results)
-    print(f"sweep {sweep_id}: {len(spec.jobs)} jobs queued in {store.path}; run them on the bench host with "
-          f"`director sweep resume {sweep_id}` (the boards' power modes are checked there)")
+    print(f"sweep {sweep_id}: {len(spec.jobs)} jobs queued in {store.path}; bench hosts run them with "
+          f"`director worker --bench NAME --db URL` (or this host with `director sweep resume {sweep_id}`)")
     return EXIT_OK
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """`director worker --bench NAME`: serve the store's sweeps with this host's boards."""
+    from director.worker import Worker, boards_of, check_bench
+
+    bench = check_bench(args.bench)
+    boards = boards_of(load_inventory(args.inventory), args.device or ())
+    if args.lease <= 3 or args.poll <= 0:
+        raise BadInput("--lease must be over 3 s and --poll over 0 s")
+    store = store_for(args)
+    results = os.path.abspath(args.results)
+    os.makedirs(results, exist_ok=True)
+    names = ", ".join(b.name + (f" (tags {', '.join(b.tags)})" if b.tags else "") for b in boards)
+    print(f"worker {bench}: boards {names}; store {store.path}; results in {results}", file=sys.stderr, flush=True)
+    worker = Worker(store, bench, boards, results, inventory=args.inventory, known_hosts=args.known_hosts,
+                    lease_s=args.lease, on_sweep=lambda sweep_id: _WorkerLines(sys.stderr, sweep_id))
+    signal.signal(signal.SIGTERM, lambda number, frame: worker.stop("the worker was stopped (SIGTERM)"))
+    with _logged(os.path.join(results, f"worker-{bench}.log")):
+        try:
+            worker.serve(until_idle=args.until_idle, poll_s=args.poll)
+        except KeyboardInterrupt:
+            print(f"director: worker {bench} interrupted after {worker.attempts} attempts; its running jobs went back "
+                  "to the queue", file=sys.stderr)
+            return EXIT_INTERRUPTED
+    ran = f"{worker.attempts} attempt{'' if worker.attempts == 1 else 's'} run"
+    if worker.stopped:
+        print(f"worker {bench}: stopped after {ran}; its running jobs went back to the queue")
+    else:
+        print(f"worker {bench}: {ran}; no active sweep has work for its boards")
+    return EXIT_OK
+
+
+class _WorkerLines:
+    """A worker's progress: one line per phase change of each board's job."""
+
+    def __init__(self, stream: IO[str], sweep_id: str) -> None:
+        self.stream, self.sweep_id = stream, sweep_id
+        self._last: Dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, status: Any) -> None:
+        with self._lock:
+            if self._last.get(status.device) == (status.key, status.phase):
+                return
+            self._last[status.device] = (status.key, status.phase)
+        what = f"{status.key} attempt {status.attempt}" if status.key else status.detail
+        print(f"{self.sweep_id} {status.device}: {status.phase} {what}".rstrip(), file=self.stream, flush=True)
+
+
+@contextlib.contextmanager
+def _logged(path: str) -> Iterator[None]:
+    """The runner's log (INFO and up) also goes to PATH while inside."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    root = logging.getLogger()
+    previous_level = root.level
+    # The console keeps the level it had (--verbose or not); only the file gets INFO.
+    console = {h: h.level for h in root.handlers}
+    for other in console:
+        other.setLevel(max(other.level, previous_level))
+    root.addHandler(handler)
+    root.setLevel(min(previous_level, logging.INFO))
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous_level)
+        for other, level in console.items():
+            other.setLevel(level)
+        handler.close()
 
 
 def _attach(args: argparse.Namespace, store: Store, sweep_id: str) -> int:
@@ -135,17 +213,11 @@ def _attach(args: argparse.Namespace, store: Store, sweep_id: str) -> int:
 
     sweep = store.sweep(sweep_id)
     os.makedirs(sweep.results, exist_ok=True)
-    handler = logging.FileHandler(os.path.join(sweep.results, "sweep.log"), encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"))
-    handler.setLevel(logging.INFO)
-    root = logging.getLogger()
-    root.addHandler(handler)
-    previous_level = root.level
-    root.setLevel(min(previous_level, logging.INFO))
     view = SweepView(store, sweep_id, sys.stderr)
     runner = SweepRunner(store, sweep_id, inventory=args.inventory, known_hosts=args.known_hosts, on_status=view)
     try:
-        counts = runner.run()
+        with _logged(os.path.join(sweep.results, "sweep.log")):
+            counts = runner.run()
     except SweepLocked as e:
         print(f"director: {e}; it goes on there (`director sweep status {sweep_id}`)", file=sys.stderr)
         return EXIT_OK
@@ -155,9 +227,6 @@ def _attach(args: argparse.Namespace, store: Store, sweep_id: str) -> int:
         return EXIT_INTERRUPTED
     finally:
         view.close()
-        root.removeHandler(handler)
-        root.setLevel(previous_level)
-        handler.close()
     final = store.sweep(sweep_id)
     note = f" ({final.note})" if final.note else ""
     print(f"sweep {sweep_id} {final.state}{note}: {counts_line(counts)}; results in {final.results}")
@@ -202,7 +271,7 @@ class SweepView:
         status = sweep_status(self.store, self.sweep_id)
         lines = [f"sweep {self.sweep_id}: {counts_line(status.counts)}; eta {clock(status.eta_s)}"]
         for line in status.devices:
-            live = self._latest.get(line.device)
+            live = self._latest.get(line.board or line.device)
             lines.append(device_line(line, live.live_w if live and live.key == line.key else None))
         return "\n".join(lines)
 
@@ -230,7 +299,8 @@ def add_parsers(sub: Any) -> None:
                                           "list"))
     sweep.add_argument("target", nargs="?", help="the spec file (plan, run, submit) or the sweep id or name (the others)")
     sweep.add_argument("--results", default="results", help="results folder: RESULTS/<sweep id>/ (./results)")
-    sweep.add_argument("--db", help="results database URL (sqlite:///RESULTS/results.db)")
+    sweep.add_argument("--db", "--store", dest="db", help="results database URL: sqlite:///PATH (default "
+                       "RESULTS/results.db) or postgresql://... (a store bench hosts share)")
     sweep.add_argument("--json", action="store_true", help="status as JSON")
     sweep.set_defaults(func=cmd_sweep)
     report = sub.add_parser(
@@ -241,5 +311,27 @@ def add_parsers(sub: Any) -> None:
     report.add_argument("sweep", help="the sweep id, a unique prefix of it, or its name (the newest)")
     report.add_argument("--out", help="folder for the report files (RESULTS/<sweep id>/report)")
     report.add_argument("--results", default="results", help="results folder (./results)")
-    report.add_argument("--db", help="results database URL (sqlite:///RESULTS/results.db)")
+    report.add_argument("--db", "--store", dest="db", help="results database URL (sqlite:///RESULTS/results.db)")
     report.set_defaults(func=cmd_report)
+    worker = sub.add_parser(
+        "worker", help="a bench host: run the jobs of a shared store's sweeps on this host's boards",
+        description="Serve the active sweeps of a store (oldest first) with the boards in this host's devices.toml "
+        "(or those given by --device): the jobs naming one of them, and the jobs of a pool ([devices.NAME] with "
+        "tag = ...) whose tag one of them carries; of those, the ones routed to this bench (bench = ... in the "
+        "spec) or to any. Run folders go under RESULTS/<sweep id>/ on this host; their figures and checks go to "
+        "the store, so `director report` works from any host. A job whose worker dies is taken over by another "
+        "worker once its lease runs out (--lease). Ctrl-C or SIGTERM puts the running jobs back in the queue. "
+        "See docs/sweeps.md, 'Several bench hosts'.",
+    )
+    worker.add_argument("--bench", required=True, help="this bench host's name (letters, digits, '.', '_', '-')")
+    worker.add_argument("--device", action="append", help="serve only this board (repeat for more; default: every "
+                        "board in devices.toml)")
+    worker.add_argument("--db", "--store", dest="db", help="the shared store's URL (postgresql://...; default "
+                        "sqlite:///RESULTS/results.db)")
+    worker.add_argument("--results", default="results", help="this host's results folder (./results)")
+    worker.add_argument("--lease", type=float, default=LEASE_S, help=f"seconds a job stays this worker's without a "
+                        f"heartbeat before another may take it over ({LEASE_S:g}; renewed every third of it)")
+    worker.add_argument("--poll", type=float, default=5.0, help="seconds between looks for new work when idle (5)")
+    worker.add_argument("--until-idle", action="store_true", help="exit once no active sweep has work for these "
+                        "boards (default: keep serving)")
+    worker.set_defaults(func=cmd_worker)

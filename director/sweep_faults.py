@@ -28,7 +28,15 @@ class Fault:
 
 
 def sort_fault(error: BaseException, job: SweepJob) -> Fault:
-    """Transient or permanent, and for a permanent one which jobs share its cause."""
+    """Transient or permanent, and for a permanent one which jobs share its cause. A pool's job (any board
+    with a tag) retries what is wrong with one board: the next attempt may run on another."""
+    fault = _sorted(error, job)
+    if job.tag is not None and fault.cause is not None and "device" in fault.cause:
+        return Fault(f"{fault.reason} (one board of pool {job.device}; another may take the retry)", False)
+    return fault
+
+
+def _sorted(error: BaseException, job: SweepJob) -> Fault:
     reason = str(error)
     if isinstance(error, PassFailed):
         if error.kind == ERROR_MODEL:

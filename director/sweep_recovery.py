@@ -38,7 +38,7 @@ def cancel_leftover(job: JobRow, inventory: Optional[str], known_hosts: Optional
     if not job.run_id:
         return
     try:
-        device = load_inventory(inventory).get(job.device)
+        device = load_inventory(inventory).get(job.board or job.device)  # a pool's job ran on one of its boards
         with transport_for(device, known_hosts=known_hosts) as transport:
             client = agent_for(transport, device.python, device.workdir, env=dict(device.env))
             try:
@@ -51,7 +51,8 @@ def cancel_leftover(job: JobRow, inventory: Optional[str], known_hosts: Optional
             finally:
                 client.close()
     except (DirectorError, DeviceError) as e:
-        log.warning("%s: could not reach %s to stop what the last attempt left running: %s", job.key, job.device, e)
+        log.warning("%s: could not reach %s to stop what the last attempt left running: %s", job.key,
+                    job.board or job.device, e)
 
 
 def boot_id(device: str, inventory: Optional[str], known_hosts: Optional[str]) -> Optional[str]:

@@ -19,7 +19,8 @@ DISPLAY_ORDER = ("done", "running", "pending", "failed", "invalid", "cancelled")
 
 @dataclass(frozen=True)
 class DeviceLine:
-    """One device of a sweep: its running job (if any), the phase, and what it has left."""
+    """One device (or pool) of a sweep: a running job (if any) with its phase, the board running it and the
+    worker holding its lease, and what the device has left; live_w when a runner in this process knows it."""
 
     device: str
     key: Optional[str]
@@ -28,6 +29,9 @@ class DeviceLine:
     elapsed_s: float
     left: int
     left_s: float
+    board: Optional[str] = None
+    owner: Optional[str] = None
+    live_w: Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -58,17 +62,17 @@ def sweep_status(store: Store, sweep_ref: str) -> SweepStatus:
     lines = []
     for device in sorted({j.device for j in jobs}):
         mine = [j for j in jobs if j.device == device]
-        running = next((j for j in mine if j.state == "running"), None)
+        running = [j for j in mine if j.state == "running"]
         pending = [j for j in mine if j.state == "pending"]
-        left_s = sum(job_estimate_s(spec, SweepJob.from_json(j.job)) for j in pending)
-        elapsed_s = 0.0
-        if running is not None:
-            elapsed_s = max(0.0, (now - (running.attempt_started_ns or now)) / 1e9)
-            left_s += max(0.0, job_estimate_s(spec, SweepJob.from_json(running.job)) - elapsed_s)
-        lines.append(DeviceLine(
-            device, running.key if running else None, running.attempts if running else 0,
-            (running.phase or "starting") if running else ("done" if not pending else "waiting"), elapsed_s,
-            len(pending) + (1 if running else 0), left_s))
+        elapsed = {j.key: max(0.0, (now - (j.attempt_started_ns or now)) / 1e9) for j in running}
+        left_s = sum(job_estimate_s(spec, SweepJob.from_json(j.job)) for j in pending) + sum(
+            max(0.0, job_estimate_s(spec, SweepJob.from_json(j.job)) - elapsed[j.key]) for j in running)
+        left_s /= max(1, len(running))  # a pool runs on as many boards at once as it has running jobs
+        left = len(pending) + len(running)
+        lines += [DeviceLine(device, j.key, j.attempts, j.phase or "starting", elapsed[j.key], left, left_s, j.board,
+                             j.lease_owner) for j in running]
+        if not running:
+            lines.append(DeviceLine(device, None, 0, "done" if not pending else "waiting", 0.0, left, left_s))
     problems = [{"key": j.key, "state": j.state, "attempts": j.attempts, "reason": j.reason}
                 for j in jobs if j.state in ("failed", "invalid") or (j.state == "pending" and j.reason)]
     eta_s = max((line.left_s for line in lines), default=0.0)
@@ -109,23 +113,37 @@ def _eta_note(state: str) -> str:
     return {"paused": " once resumed", "stopped": " once resumed", "cancelled": " (cancelled)"}.get(state, "")
 
 
+def holder(line: DeviceLine) -> str:
+    """' on BOARD' for a pool's job, ' by OWNER' for a job a bench host's worker holds ('' for neither)."""
+    where = f" on {line.board}" if line.board and line.board != line.device else ""
+    return where + (f" by {line.owner}" if line.owner and "@" in line.owner else "")
+
+
 def device_line(line: DeviceLine, live_w: Optional[float] = None) -> str:
-    """'  board1  attempt 1 testing 0:01:02  board1/tiny/...  (3 left, 0:04:00)'."""
+    """'  board1  run_1  0:01:02  board1/tiny/...  (attempt 1; 3 left, 0:04:00)', with ' on BOARD' for a pool's
+    job and ' by OWNER' for a job another process holds (a bench host's worker)."""
     watts = f" {live_w:7.3f} W" if live_w is not None else ""
     if line.key:
         return (f"  {line.device:<12} {line.phase:<11} {clock(line.elapsed_s)}{watts}  {line.key} "
-                f"(attempt {line.attempt}; {line.left} left, {clock(line.left_s)})")
+                f"(attempt {line.attempt}{holder(line)}; {line.left} left, {clock(line.left_s)})")
     return f"  {line.device:<12} {line.phase:<11} {line.left} left"
 
 
 def rows_for_report(store: Store, sweep_ref: str) -> Sequence[Dict[str, Any]]:
-    """The report's rows: each job with its state, reason, attempts and its run's run.json."""
+    """The report's rows: each job with its state, reason, attempts and its run, read from the store (the
+    row's report record, so no file access is needed; run.json for rows stored before it had one), with
+    the host and folder holding the run's files."""
     from director.sweep_recovery import read_run
 
     sweep = store.sweep(sweep_ref)
+    runs = {row.run_id: row for row in store.runs_of([j.run_id for j in store.jobs(sweep.sweep_id) if j.run_id])}
     rows = []
     for job in store.jobs(sweep.sweep_id):
-        run = read_run(job.folder) if job.state in ("done", "invalid") else None
+        row = runs.get(job.run_id or "") if job.state in ("done", "invalid") else None
+        run = row.get("report") if row is not None else None
+        if run is None and job.state in ("done", "invalid"):
+            run = read_run(job.folder)
         rows.append({"job": job.job, "state": job.state, "reason": job.reason, "attempts": job.attempts,
-                     "run": run, "folder": job.folder if run is not None else None})
+                     "run": run, "folder": job.folder if run is not None else None,
+                     "host": row.host if row is not None else None})
     return rows

@@ -32,11 +32,11 @@ ORDERS = ("interleaved", "grouped")
 IDLE_POLICIES = ("every_job", "once_per_mode")
 TOP_KEYS = ("sweep", "matrix", "run", "cooldown", "idle", "devices", "models")
 SWEEP_KEYS = ("name", "order", "repeats", "max_attempts", "job_timeout_s", "budget_h", "stop_after_failures",
-              "stop_at", "results")
+              "stop_at", "results", "bench")
 MATRIX_KEYS = ("scenarios", "power_modes", "runtimes", "threads")
 COOLDOWN_KEYS = ("seconds", "max_temp_c", "timeout_s")
 IDLE_KEYS = ("policy", "seconds")
-DEVICE_KEYS = MATRIX_KEYS + ("run",)
+DEVICE_KEYS = MATRIX_KEYS + ("run", "bench", "tag")
 MODEL_KEYS = ("path",) + MATRIX_KEYS + ("run",)
 MATRIX_CHECKS = {
     "scenarios": listing(choice("a scenario", SCENARIOS)),
@@ -98,6 +98,8 @@ class SweepJob:
     power_mode: Optional[str]
     repeat: int
     run: Mapping[str, Any] = field(default_factory=dict)
+    bench: Optional[str] = None  # only workers of this bench host run it (None: any)
+    tag: Optional[str] = None  # device names a pool: any board carrying this tag runs it
 
     def to_json(self) -> Dict[str, Any]:
         """The job as JSON (ranges as a list)."""
@@ -111,7 +113,7 @@ class SweepJob:
         run = {k: (tuple(v) if k == "ranges" and v is not None else _copy(v)) for k, v in data["run"].items()}
         fields = {k: data[k] for k in ("key", "device", "model_name", "model_path", "runtime", "threads",
                                        "scenario", "power_mode", "repeat")}
-        return cls(run=run, **fields)
+        return cls(run=run, bench=data.get("bench"), tag=data.get("tag"), **fields)
 
 
 def _copy(value: Any) -> Any:
@@ -197,10 +199,15 @@ class _Entry:
     matrix: Mapping[str, Tuple[List[Any], KeyPath]]
     run: Mapping[str, Any]
     path: str = ""
+    bench: Optional[str] = None
+    tag: Optional[str] = None
 
 
-def load_sweep_spec(path: str, inventory: Inventory) -> SweepSpec:
-    """Read and check a sweep spec; BadInput "FILE:LINE: ..." for the first mistake."""
+def load_sweep_spec(path: str, inventory: Inventory, shared: bool = False) -> SweepSpec:
+    """Read and check a sweep spec; BadInput "FILE:LINE: ..." for the first mistake.
+
+    shared: the jobs go to a store bench hosts share, whose own inventories know the boards, so device
+    names and tags are not looked up in this host's inventory."""
     file = os.path.abspath(os.path.expanduser(path))
     if not os.path.isfile(file):
         raise BadInput(f"sweep spec not found: {path}")
@@ -244,7 +251,9 @@ def load_sweep_spec(path: str, inventory: Inventory) -> SweepSpec:
         policy=r.get(idle_table, ("idle",), "policy", choice("an idle policy", IDLE_POLICIES), "every_job"),
         seconds=r.get(idle_table, ("idle",), "seconds", number(strict=True), 3.0),
     )
-    devices = [_device(r, device, entry, inventory) for device, entry in _entries(r, data, "devices").items()]
+    bench = r.get(sweep, at, "bench", name)
+    devices = [_device(r, device, entry, inventory, bench, shared)
+               for device, entry in _entries(r, data, "devices").items()]
     models = [_model(r, model, entry, folder) for model, entry in _entries(r, data, "models").items()]
     per_device = [_device_jobs(r, device, models, matrix, run, repeats, options["order"]) for device in devices]
     return SweepSpec(jobs=tuple(interleave(per_device)), cooldown=cooldown, idle=idle, lines=r.lines, **options)
@@ -283,16 +292,22 @@ def _run(r: Reader, value: Any, at: KeyPath) -> Dict[str, Any]:
     return run
 
 
-def _device(r: Reader, device: str, value: Any, inventory: Inventory) -> _Entry:
+def _device(r: Reader, device: str, value: Any, inventory: Inventory, bench: Optional[str], shared: bool) -> _Entry:
     at = ("devices", device)
-    try:
-        inventory.get(device)
-    except DeviceError as e:
-        raise r.fail(at, str(e)) from None
     table = r.table(value, at, DEVICE_KEYS)
+    tag = r.get(table, at, "tag", name)
+    if tag is not None and not shared and not any(tag in board.tags for board in inventory.listed()):
+        raise r.fail(at + ("tag",), f"{dotted(at)}.tag: no board in {inventory.path or 'the inventory'} carries the "
+                                    f"tag {tag!r} (expected tags = [\"{tag}\", ...] on a board in devices.toml)")
+    if tag is None and not shared:
+        try:
+            inventory.get(device)
+        except DeviceError as e:
+            raise r.fail(at, str(e)) from None
     if "/" in device:
         raise r.fail(at, f"device {device!r}: a sweep's device names may not hold '/' (they are part of job keys)")
-    return _Entry(device, _matrix(r, table, at), _run(r, table.get("run", {}), at + ("run",)))
+    return _Entry(device, _matrix(r, table, at), _run(r, table.get("run", {}), at + ("run",)),
+                  bench=r.get(table, at, "bench", name, bench), tag=tag)
 
 
 def _model(r: Reader, model: str, value: Any, folder: str) -> _Entry:
@@ -345,7 +360,8 @@ def _device_jobs(r: Reader, device: _Entry, models: Sequence[_Entry], matrix: Ma
         merged = _merge_run(run, device.run, model.run)
         cases.extend(
             SweepJob(key="", device=device.name, model_name=model.name, model_path=model.path, runtime=runtime,
-                     threads=threads, scenario=scenario, power_mode=mode, repeat=0, run=merged)
+                     threads=threads, scenario=scenario, power_mode=mode, repeat=0, run=merged, bench=device.bench,
+                     tag=device.tag)
             for runtime in axes["runtimes"] for threads in axes["threads"] for scenario in axes["scenarios"]
             for mode in axes["power_modes"]
         )
@@ -359,7 +375,7 @@ def _numbered(job: SweepJob, repeat: int) -> SweepJob:
            f"/r{repeat}")
     return SweepJob(key=key, device=job.device, model_name=job.model_name, model_path=job.model_path,
                     runtime=job.runtime, threads=job.threads, scenario=job.scenario, power_mode=job.power_mode,
-                    repeat=repeat, run=_merge_run(job.run))
+                    repeat=repeat, run=_merge_run(job.run), bench=job.bench, tag=job.tag)
 
 
 def check_power_modes(spec: SweepSpec, modes_by_device: Mapping[str, Sequence[str]]) -> None:

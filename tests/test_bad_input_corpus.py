@@ -177,7 +177,7 @@ SWEEP_CASES = (
          sweep("[sweep\n")),
     Case("sweep-unknown-key", SPEC, 2,
          "$TMP/sweep.toml:3: unknown key sweep.repeat (expected one of: name, order, repeats, max_attempts, "
-         "job_timeout_s, budget_h, stop_after_failures, stop_at, results)",
+         "job_timeout_s, budget_h, stop_after_failures, stop_at, results, bench)",
          sweep(SWEEP.replace('"n"\n', '"n"\nrepeat = 2\n'))),
     Case("sweep-unknown-device", SPEC, 2,
          "$TMP/sweep.toml:3: unknown device 'board7' (known: local; from no devices.toml found)",

@@ -51,6 +51,14 @@ def pg_server() -> Iterator[PgServer]:
     server.stop()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path) -> str:
+    """The URL of a new, empty store on each engine: a SQLite file in tmp_path, a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'results.db'}"
+    return request.getfixturevalue("pg_server").create_database()
+
+
 @pytest.fixture
 def ssh(sshd: Board):
     """An SSHTransport to the board, closed after the test."""

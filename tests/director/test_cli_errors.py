@@ -49,7 +49,7 @@ def fingerprint(public_key: Path) -> str:
 @pytest.mark.parametrize("args, message", [
     ((), "the following arguments are required: COMMAND; see `director --help`"),
     (("frobnicate",), "argument COMMAND: invalid choice: 'frobnicate' (choose from run, devices, analyzers, results, "
-                      "setup, sweep, report, submission, check, tui); see `director --help`"),
+                      "setup, sweep, report, worker, submission, check, tui); see `director --help`"),
     (("run", "--scenario", "Server"), "argument --scenario: invalid choice: 'Server' (choose from SingleStream, "
                                       "Offline); see `director run --help`"),
     (("run", "--idle", "0"), "argument --idle: wants seconds (a number > 0), not '0'; see `director run --help`"),

@@ -29,14 +29,6 @@ from tests.queueworker import run_row
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path) -> str:
-    """The URL of a new, empty store on each engine."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'results.db'}"
-    return request.getfixturevalue("pg_server").create_database()
-
-
 @pytest.fixture
 def store(store_url):
     store = open_store(store_url)
@@ -64,6 +56,24 @@ def test_claims_follow_the_queue_order_and_routing(store):
     assert [c.key for c in on_a if c] == ["routed/j000", "routed/j001", "routed/j003", "routed/j004"]
     assert [store.claim(sweep, "routed", "any").key for _ in range(2)] == ["routed/j002", "routed/j005"]
     assert {j.key: j.bench for j in store.jobs(sweep, "routed")}["routed/j005"] == "b"
+
+
+def test_a_pools_jobs_go_to_boards_carrying_its_tag_and_a_board_keeps_its_own(store):
+    pool = [{**job, "tag": "orin"} for job in jobs(3, device="orins")]
+    own = {**jobs(1, device="orins")[0], "key": "orins/own"}
+    sweep = new_sweep(store, pool + jobs(1, device="nano1") + [own])
+    assert store.claim(sweep, "pi5", "w", tags=("pi",)) is None
+    assert store.next_wake_ns(sweep, "pi5", tags=("pi",)) is None
+    assert store.next_wake_ns(sweep, "agx1", tags=("orin",)) == 0
+    first = store.claim(sweep, "agx1", "w1", tags=("orin", "agx"))
+    second = store.claim(sweep, "nano1", "w2", tags=("orin",))  # its own job comes later in the queue
+    assert (first.key, first.board, second.key, second.board) == ("orins/j000", "agx1", "orins/j001", "nano1")
+    assert store.claim(sweep, "agx1", "w1", tags=("orin",)).key == "orins/j002"
+    assert store.claim(sweep, "nano1", "w2", tags=("orin",)).key == "nano1/j000"
+    # A board named like a pool does not take the pool's jobs by its name, only its own.
+    assert store.claim(sweep, "orins", "w3").key == "orins/own" and store.claim(sweep, "orins", "w3") is None
+    assert [j.board for j in store.jobs(sweep)] == ["agx1", "nano1", "agx1", "nano1", "orins"]
+    assert [j.tag for j in store.jobs(sweep)] == ["orin", "orin", "orin", None, None]
 
 
 def test_a_job_is_finished_once_with_its_run_in_the_same_transaction(store):
@@ -186,17 +196,17 @@ def v2_database(url: str) -> None:
     engine.close()
 
 
-def test_a_v2_database_migrates_to_v3(store_url):
+def test_a_v2_database_migrates_to_v4(store_url):
     v2_database(store_url)
     store = open_store(store_url)
     try:
-        assert store._engine.read("SELECT value FROM meta")[0][0] == str(SCHEMA_VERSION) == "3"
+        assert store._engine.read("SELECT value FROM meta")[0][0] == str(SCHEMA_VERSION) == "4"
         running, pending = store.jobs("old")
-        assert (running.lease_owner, running.lease_expires_ns, pending.lease_owner, pending.bench) == \
-            ("oldhost:42", 0, None, None)
+        assert (running.lease_owner, running.lease_expires_ns, pending.lease_owner, pending.bench, pending.tag) == \
+            ("oldhost:42", 0, None, None, None)
         claim = store.claim("old", "board", "new:1")
-        assert (claim.key, claim.attempt) == ("k0", 2)
-        assert [a["outcome"] for a in store.attempts("old", "k0")] == ["lost", "running"]
+        assert (claim.key, claim.attempt, claim.board) == ("k0", 2, "board")
+        assert [(a["outcome"], a["board"]) for a in store.attempts("old", "k0")] == [("lost", None), ("running", "board")]
     finally:
         store.close()
     open_store(store_url).close()  # opening a current database again changes nothing
@@ -207,7 +217,7 @@ def test_a_newer_schema_is_refused(store_url):
     engine = engine_for(store_url)
     engine.write(lambda db: db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'"))
     engine.close()
-    with pytest.raises(DirectorError, match="schema version 99; this director knows up to 3"):
+    with pytest.raises(DirectorError, match="schema version 99; this director knows up to 4"):
         open_store(store_url)
 
 

@@ -393,7 +393,7 @@ def test_the_example_spec_loads_against_the_built_in_local_device(tmp_path):
 
 # -- bad input ----------------------------------------------------------------------------------------------
 
-SWEEP_KEYS = "name, order, repeats, max_attempts, job_timeout_s, budget_h, stop_after_failures, stop_at, results"
+SWEEP_KEYS = "name, order, repeats, max_attempts, job_timeout_s, budget_h, stop_after_failures, stop_at, results, bench"
 RUN_KEYS = ("profile, loadgen_model, mode, batch_size, calibration_s, telemetry_interval_s, ranging, ranges, "
             "current_floor_a, clock_pings, settings, dataset")
 MATRIX_PLACE = "in [matrix], [devices.NAME] or [models.NAME]"
@@ -433,7 +433,11 @@ BAD = [
     ("[devices.board2]", "[devices.board2]\npower_modes = []",
      ":21: the product is empty: devices.board2.power_modes is [] (expected at least one value)"),
     ("[devices.board2]", '[devices.board2]\npower = ["x"]',
-     ":21: unknown key devices.board2.power (expected one of: scenarios, power_modes, runtimes, threads, run)"),
+     ":21: unknown key devices.board2.power (expected one of: scenarios, power_modes, runtimes, threads, run, bench, "
+     "tag)"),
+    ("[devices.board2]", '[devices.board2]\nbench = "rack 2"',
+     ":21: devices.board2.bench: \"rack 2\" is not a name (expected letters, digits, '.', '_' or '-')"),
+    ("repeats = 2", 'repeats = 2\nbench = 2', ":4: sweep.bench: 2 is not a name (expected letters, digits, '.', '_' or '-')"),
     ('profile = "quick"', 'profil = "quick"', f":10: unknown key run.profil (expected one of: {RUN_KEYS})"),
     ('profile = "quick"', 'profile = "fast"',
      ':10: run.profile: "fast" is not a profile (expected one of: quick, mlperf)'),
@@ -489,6 +493,27 @@ def test_bad_input_is_one_line_with_file_line_and_what_was_expected(folder, inve
         load_sweep_spec(path, inventory)
     assert str(e.value) == path + message
     assert "\n" not in str(e.value)
+
+
+def test_a_pool_runs_on_any_board_with_its_tag_and_bench_routes_jobs(folder, tmp_path):
+    inventory_path = tmp_path / "tagged.toml"
+    inventory_path.write_text('[devices.agx1]\nhost = "127.0.0.1"\ntags = ["orin"]\n')
+    tagged = load_inventory(str(inventory_path), ssh_config_path=str(tmp_path / "no_ssh_config"))
+    text = BASE.replace("repeats = 2", 'repeats = 2\nbench = "rack1"').replace(
+        "[devices.board1]\n", '[devices.orins]\ntag = "orin"\nbench = "rack2"\n').replace("[devices.board2]\n", "")
+    spec = load_sweep_spec(write(folder, text), tagged)
+    assert {(job.device, job.tag, job.bench) for job in spec.jobs} == {("orins", "orin", "rack2")}
+    assert SweepSpec.from_json(spec.to_json()).jobs == spec.jobs
+    path = write(folder, text.replace('tag = "orin"', 'tag = "xavier"'))
+    with pytest.raises(BadInput) as e:
+        load_sweep_spec(path, tagged)
+    assert str(e.value) == (f"{path}:21: devices.orins.tag: no board in {inventory_path} carries the tag 'xavier' "
+                            '(expected tags = ["xavier", ...] on a board in devices.toml)')
+    # Submitted to a shared store, names and tags are the bench hosts' business.
+    shared = load_sweep_spec(path, tagged, shared=True)
+    assert {job.tag for job in shared.jobs} == {"xavier"}
+    named = load_sweep_spec(write(folder, BASE.replace("[devices.board2]", "[devices.board9]")), tagged, shared=True)
+    assert {job.device for job in named.jobs} == {"board1", "board9"}
 
 
 def test_a_missing_model_file_names_its_full_path(folder, inventory):

@@ -76,15 +76,18 @@ def check_values(pairs: List[Tuple[Sample, Any]], ranges: Tuple[float, float]) -
         assert sample.uncertainty_w == pytest.approx(0.001 * abs(sample.power_w) + 0.0005 * ranges[0] * ranges[1])
 
 
-@pytest.fixture(params=["pty", "tcp", "rfc2217", "sim"])
+@pytest.fixture(params=["pty", "tcp", "rfc2217", "ser2net", "sim"])
 def wt310e_url(request, sim_wt310e_pty, sim_wt310e_tcp, rfc2217_wt310e) -> Iterator[Tuple[str, Callable]]:
-    """(url, meter getter) of a WT310E simulator reached four ways."""
+    """(url, meter getter) of a WT310E simulator reached five ways."""
     if request.param == "pty":
         yield sim_wt310e_pty.path, lambda a: sim_wt310e_pty.link.meter
     elif request.param == "tcp":
         yield sim_wt310e_tcp.url, lambda a: sim_wt310e_tcp.link.meter
     elif request.param == "rfc2217":
         yield rfc2217_wt310e.url, lambda a: rfc2217_wt310e.pty.link.meter
+    elif request.param == "ser2net":
+        served = request.getfixturevalue("ser2net_wt310e")
+        yield served.url, lambda a: served.pty.link.meter
     else:
         yield "sim://wt310e?seed=1&rate=0.1&load=60", lambda a: a._transport._port.simulator.link.meter
 

@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Input, Label, Static
 
-from director.lab import SweepAction, SweepDetail, SweepListing
+from director.lab import SweepAction, SweepDetail, SweepListing, holder
 from tui.screens.base import LabScreen, clock, sync_table, watts
 from tui.widgets.choose import Choose
 
@@ -207,7 +207,7 @@ def status_text(detail: SweepDetail) -> Text:
         text.append(f"\n{device.device:<12} ", style="bold")
         if device.key:
             text.append(f"{device.phase:<10} {clock(device.elapsed_s)} {watts(device.live_w)}  {device.key} "
-                        f"(try {device.attempt}; {device.left} left)")
+                        f"(try {device.attempt}{holder(device)}; {device.left} left)")
         else:
             text.append(f"{device.phase:<10} {device.left} left ({clock(device.left_s)})", style="dim")
     results = os.path.relpath(detail.results) if detail.results else "-"
