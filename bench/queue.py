@@ -1,6 +1,6 @@
 """The shared sweep queue: many worker processes on one store, one of them killed while it holds a job.
 
-    ./task bench queue [--workers 12] [--jobs-per-worker 300] [--job-ms 5] [--lease-s 2] [--store URL]
+    ./task bench queue [--workers 12] [--jobs-per-worker 300] [--job-ms 5] [--lease-s 2] [--store URL] [--pool]
 
 --workers processes (tests/queueworker.py) share one queue of workers × jobs-per-worker short jobs:
 each claims a job (SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL), sleeps --job-ms, and finishes
@@ -47,13 +47,16 @@ def run(url: str, engine: str, args: argparse.Namespace) -> None:
     total = args.workers * args.jobs_per_worker
     store = open_store(url)
     sweep = f"bench-queue-{time.time_ns()}"
-    jobs = [{"key": f"j{i:05d}", "device": "board", "model_path": "noop", "runtime": "none"} for i in range(total)]
+    # One board's queue, or (--pool) a pool's: each worker a board of its own carrying the pool's tag.
+    pool = {"device": "pool", "tag": "pool"} if args.pool else {"device": "board"}
+    jobs = [{"key": f"j{i:05d}", **pool, "model_path": "noop", "runtime": "none"} for i in range(total)]
     store.create_sweep(sweep, "bench-queue", "-", {}, "-", jobs, 3)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
 
     def worker(owner: str, *extra: str) -> subprocess.Popen:
+        board = ["--device", f"board-{owner}", "--tag", "pool"] if args.pool else []
         command = [sys.executable, "-m", "tests.queueworker", url, sweep, owner, "--job-ms", str(args.job_ms),
-                   "--lease-s", str(args.lease_s), *extra]
+                   "--lease-s", str(args.lease_s), *board, *extra]
         return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)  # noqa: S603 - our own interpreter and module
 
     started = time.monotonic()
@@ -79,7 +82,7 @@ def run(url: str, engine: str, args: argparse.Namespace) -> None:
     done = Counter(a["key"] for a in attempts if a["outcome"] == "done")
     results = sum(1 for r in store.list(limit=1 << 30) if r.run_id.startswith(f"{sweep}/"))
     taken = [a for a in store.attempts(sweep, hanging["hanging"]) if a["attempt"] == 2]
-    emit(summary=True, engine=engine, workers=args.workers, jobs=total, job_ms=args.job_ms, lease_s=args.lease_s,
+    emit(summary=True, engine=engine, pool=args.pool, workers=args.workers, jobs=total, job_ms=args.job_ms, lease_s=args.lease_s,
          duplicates=sum(n - 1 for n in done.values() if n > 1), duplicate_results=max(0, results - len(done)),
          lost=total - len(done), lost_attempts=sum(1 for a in attempts if a["outcome"] == "lost"),
          median_claim_ms=round(statistics.median(claim_ms), 3), p99_claim_ms=round(percentile(claim_ms, 0.99), 3),
@@ -97,6 +100,8 @@ def main() -> None:
     parser.add_argument("--lease-s", type=float, default=2.0)
     parser.add_argument("--store", default=None, help="a store URL, or `sqlite` for a temporary SQLite file "
                                                       "(default: a PostgreSQL server started for the run)")
+    parser.add_argument("--pool", action="store_true", help="the jobs are a pool's; each worker claims for a board "
+                        "of its own carrying the pool's tag")
     args = parser.parse_args()
     if args.store and args.store != "sqlite":
         run(args.store, args.store.split(":", 1)[0], args)

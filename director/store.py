@@ -385,7 +385,9 @@ class Store:
 
 
 def _for_board(tags: Sequence[str]) -> str:
-    return _FOR_BOARD.format(tags=", ".join("?" for _ in tags) or "NULL")
+    if not tags:  # the board's own jobs only: the plain term lets both engines walk the jobs_claimable index
+        return "(j.device = ? AND j.tag IS NULL)"
+    return _FOR_BOARD.format(tags=", ".join("?" for _ in tags))
 
 
 def _insert_run(db: Engine, summary: Mapping[str, Any]) -> None:

@@ -81,6 +81,7 @@ MIGRATIONS: Dict[int, Sequence[str]] = {
         "ALTER TABLE jobs ADD COLUMN tag TEXT",
         "ALTER TABLE attempts ADD COLUMN board TEXT",
         "ALTER TABLE runs ADD COLUMN host TEXT",
+        "CREATE INDEX IF NOT EXISTS jobs_pooled ON jobs (sweep_id, tag, seq) WHERE state IN ('pending', 'running')",
     ),
 }
 

@@ -1,6 +1,6 @@
 """A tiny queue worker for the store's tests and bench/queue: claim, sleep, finish with a run row, until nothing is left.
 
-    python -m tests.queueworker URL SWEEP_ID OWNER [--device D] [--bench B] [--job-ms 5] [--lease-s 1]
+    python -m tests.queueworker URL SWEEP_ID OWNER [--device D] [--tag T ...] [--bench B] [--job-ms 5] [--lease-s 1]
                                 [--hang-after N]
 
 It stops when its device has nothing pending and no lease held by another worker that could run out.
@@ -32,6 +32,7 @@ def main(argv: list) -> int:
     parser.add_argument("owner")
     parser.add_argument("--device", default="board")
     parser.add_argument("--bench", default=None)
+    parser.add_argument("--tag", action="append", default=[], help="a tag of the board (it takes that pool's jobs)")
     parser.add_argument("--job-ms", type=float, default=5.0)
     parser.add_argument("--lease-s", type=float, default=1.0)
     parser.add_argument("--hang-after", type=int, default=None)
@@ -40,9 +41,10 @@ def main(argv: list) -> int:
     done, refused, claim_ms = 0, 0, []
     while True:
         t0 = time.perf_counter()
-        claim = store.claim(args.sweep_id, args.device, args.owner, lease_s=args.lease_s, bench=args.bench)
+        claim = store.claim(args.sweep_id, args.device, args.owner, lease_s=args.lease_s, bench=args.bench,
+                            tags=args.tag)
         if claim is None:
-            wake_ns = store.next_wake_ns(args.sweep_id, args.device, bench=args.bench)
+            wake_ns = store.next_wake_ns(args.sweep_id, args.device, bench=args.bench, tags=args.tag)
             if wake_ns is None:
                 break
             time.sleep(min(0.05, max(0.005, (wake_ns - time.time_ns()) / 1e9)))
