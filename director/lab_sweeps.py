@@ -114,19 +114,16 @@ def sweep_detail(store: Optional[Store], ref: str, handle: Optional["SweepHandle
     except DirectorError as e:
         return SweepDetail(ref, "", "", "", "", "", 0.0, clock(None), (), (), error=str(e))
     live = handle.latest() if handle is not None and handle.sweep_id == status.sweep.sweep_id else {}
-    def board_of(line: DeviceLine) -> str:
-        return line.board or line.device
-
-    devices = tuple(
-        replace(line, live_w=live[board_of(line)].live_w)
-        if board_of(line) in live and live[board_of(line)].key == line.key else line
-        for line in status.devices)
+    devices: List[DeviceLine] = []
+    for line in status.devices:
+        running = live.get(line.board or line.device)  # the runner reports by board (a pool's job has one)
+        devices.append(replace(line, live_w=running.live_w) if running and running.key == line.key else line)
     lines = tuple(JobLine(j.seq, j.key, j.device, j.state, j.attempts, j.max_attempts,
                           (j.phase or "") if j.state == "running" else "", j.reason or "") for j in jobs)
     sweep = status.sweep
     attached = handle is not None and handle.sweep_id == sweep.sweep_id and not handle.done
     return SweepDetail(sweep.sweep_id, sweep.name, sweep.state, sweep.note, sweep.results, counts_line(status.counts),
-                       status.eta_s, clock(status.eta_s), devices, lines, attached,
+                       status.eta_s, clock(status.eta_s), tuple(devices), lines, attached,
                        handle.error if handle is not None and handle.sweep_id == sweep.sweep_id else "")
 
 

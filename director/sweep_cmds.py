@@ -18,6 +18,7 @@ from director.errors import EXIT_FAILED, EXIT_INVALID, BadInput
 from director.store import LEASE_S, Store, open_store
 from director.sweep_status import clock, counts_line, device_line, format_status, rows_for_report, sweep_status
 from director.sweepspec import SweepSpec, check_power_modes, format_plan, load_sweep_spec
+from director.worker import POLL_S
 
 EXIT_OK = 0
 EXIT_INTERRUPTED = 130
@@ -149,16 +150,16 @@ def cmd_worker(args: argparse.Namespace) -> int:
     names = ", ".join(b.name + (f" (tags {', '.join(b.tags)})" if b.tags else "") for b in boards)
     print(f"worker {bench}: boards {names}; store {store.path}; results in {results}", file=sys.stderr, flush=True)
     worker = Worker(store, bench, boards, results, inventory=args.inventory, known_hosts=args.known_hosts,
-                    lease_s=args.lease, on_sweep=lambda sweep_id: _WorkerLines(sys.stderr, sweep_id))
+                    lease_s=args.lease, on_sweep=lambda sweep_id: SweepView(store, sweep_id, sys.stderr, f"{sweep_id} "))
     signal.signal(signal.SIGTERM, lambda number, frame: worker.stop("the worker was stopped (SIGTERM)"))
     with _logged(os.path.join(results, f"worker-{bench}.log")):
         try:
             worker.serve(until_idle=args.until_idle, poll_s=args.poll)
         except KeyboardInterrupt:
-            print(f"director: worker {bench} interrupted after {worker.attempts} attempts; its running jobs went back "
-                  "to the queue", file=sys.stderr)
+            print(f"director: worker {bench} interrupted after {_attempts(worker.attempts)}; its running jobs went "
+                  "back to the queue", file=sys.stderr)
             return EXIT_INTERRUPTED
-    ran = f"{worker.attempts} attempt{'' if worker.attempts == 1 else 's'} run"
+    ran = f"{_attempts(worker.attempts)} run"
     if worker.stopped:
         print(f"worker {bench}: stopped after {ran}; its running jobs went back to the queue")
     else:
@@ -166,21 +167,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-class _WorkerLines:
-    """A worker's progress: one line per phase change of each board's job."""
-
-    def __init__(self, stream: IO[str], sweep_id: str) -> None:
-        self.stream, self.sweep_id = stream, sweep_id
-        self._last: Dict[str, Any] = {}
-        self._lock = threading.Lock()
-
-    def __call__(self, status: Any) -> None:
-        with self._lock:
-            if self._last.get(status.device) == (status.key, status.phase):
-                return
-            self._last[status.device] = (status.key, status.phase)
-        what = f"{status.key} attempt {status.attempt}" if status.key else status.detail
-        print(f"{self.sweep_id} {status.device}: {status.phase} {what}".rstrip(), file=self.stream, flush=True)
+def _attempts(count: int) -> str:
+    return f"{count} attempt{'' if count == 1 else 's'}"
 
 
 @contextlib.contextmanager
@@ -236,10 +224,11 @@ def _attach(args: argparse.Namespace, store: Store, sweep_id: str) -> int:
 
 
 class SweepView:
-    """The live view of an attached sweep: a table redrawn in place on a terminal, plain lines otherwise."""
+    """The live view of an attached sweep: a table redrawn in place on a terminal, plain lines (each after
+    prefix) otherwise."""
 
-    def __init__(self, store: Store, sweep_id: str, stream: IO[str]) -> None:
-        self.store, self.sweep_id, self.stream = store, sweep_id, stream
+    def __init__(self, store: Store, sweep_id: str, stream: IO[str], prefix: str = "") -> None:
+        self.store, self.sweep_id, self.stream, self.prefix = store, sweep_id, stream, prefix
         self._latest: Dict[str, Any] = {}  # device -> director.sweep.DeviceStatus
         self._lock = threading.Lock()
         self._live: Any = None
@@ -261,7 +250,7 @@ class SweepView:
             if self._live is None:
                 if changed:
                     what = f"{status.key} attempt {status.attempt}" if status.key else status.detail
-                    print(f"{status.device}: {status.phase} {what}".rstrip(), file=self.stream, flush=True)
+                    print(f"{self.prefix}{status.device}: {status.phase} {what}".rstrip(), file=self.stream, flush=True)
                 return
             if changed or time.monotonic() - self._last_draw > 0.5:
                 self._last_draw = time.monotonic()
@@ -331,7 +320,8 @@ def add_parsers(sub: Any) -> None:
     worker.add_argument("--results", default="results", help="this host's results folder (./results)")
     worker.add_argument("--lease", type=float, default=LEASE_S, help=f"seconds a job stays this worker's without a "
                         f"heartbeat before another may take it over ({LEASE_S:g}; renewed every third of it)")
-    worker.add_argument("--poll", type=float, default=5.0, help="seconds between looks for new work when idle (5)")
+    worker.add_argument("--poll", type=float, default=POLL_S, help=f"seconds between looks for new work when idle "
+                        f"({POLL_S:g})")
     worker.add_argument("--until-idle", action="store_true", help="exit once no active sweep has work for these "
                         "boards (default: keep serving)")
     worker.set_defaults(func=cmd_worker)

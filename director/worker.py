@@ -11,7 +11,6 @@ once its lease runs out (director.store.Store.claim), so the other hosts finish 
 from __future__ import annotations
 
 import os
-import re
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, List, Optional, Sequence, Tuple
@@ -19,9 +18,9 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 from devices.inventory import Inventory
 from director.errors import BadInput
 from director.store import LEASE_S, Store
+from director.sweepread import Wrong, name
 
 POLL_S = 5.0  # how often an idle worker looks for new work
-BENCH_NAME = re.compile(r"[A-Za-z0-9._-]+")
 
 
 @dataclass(frozen=True)
@@ -40,11 +39,12 @@ def boards_of(inventory: Inventory, names: Sequence[str]) -> List[Board]:
     return [Board(device.name, tuple(device.tags)) for device in devices]
 
 
-def check_bench(name: str) -> str:
-    """The bench name, or BadInput when it is not one."""
-    if not BENCH_NAME.fullmatch(name):
-        raise BadInput(f"--bench {name!r} is not a bench name (expected letters, digits, '.', '_' or '-')")
-    return name
+def check_bench(value: str) -> str:
+    """The bench name, or BadInput when it is not one (the spec's `bench` keys follow the same rule)."""
+    try:
+        return name(value)
+    except Wrong as e:
+        raise BadInput(f"--bench: {e}") from None
 
 
 def has_work(store: Store, sweep_id: str, boards: Sequence[Board], bench: str) -> bool:
@@ -60,6 +60,7 @@ class Worker:
     def __init__(self, store: Store, bench: str, boards: Sequence[Board], results: str,
                  inventory: Optional[str] = None, known_hosts: Optional[str] = None, lease_s: float = LEASE_S,
                  on_sweep: Optional[Callable[[str], Callable[[Any], None]]] = None) -> None:
+        # on_sweep(sweep_id) gives the progress callback for one sweep's runner (closed after, if it has close())
         self.store = store
         self.bench = bench
         self.boards = list(boards)
@@ -88,9 +89,10 @@ class Worker:
     def _run(self, sweep_id: str) -> bool:
         from director.sweep import SweepLocked, SweepRunner
 
+        view = self.on_sweep(sweep_id)
         runner = SweepRunner(self.store, sweep_id, inventory=self.inventory, known_hosts=self.known_hosts,
-                             on_status=self.on_sweep(sweep_id), boards=[b.name for b in self.boards],
-                             bench=self.bench, results=os.path.join(self.results, sweep_id), lease_s=self.lease_s)
+                             on_status=view, boards=[b.name for b in self.boards], bench=self.bench,
+                             results=os.path.join(self.results, sweep_id), lease_s=self.lease_s)
         self._runner = runner
         try:
             runner.run()
@@ -98,6 +100,7 @@ class Worker:
             return False  # another worker of this host runs it
         finally:
             self._runner = None
+            getattr(view, "close", lambda: None)()
         mine = [a for a in self.store.attempts(sweep_id) if a["owner"] == runner.owner]
         self.attempts += len(mine)
         return bool(mine)

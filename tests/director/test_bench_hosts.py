@@ -290,7 +290,7 @@ def test_worker_bad_input_is_one_line(tmp_path):
     empty.write_text("")
     db = f"sqlite:///{tmp_path / 'r.db'}"
     assert one_error(director("--inventory", empty, "worker", "--bench", "a b", "--db", db), 2) == \
-        "--bench 'a b' is not a bench name (expected letters, digits, '.', '_' or '-')"
+        "--bench: \"a b\" is not a name (expected letters, digits, '.', '_' or '-')"
     assert one_error(director("--inventory", empty, "worker", "--bench", "lab1", "--db", db), 2) == \
         f"no boards to serve: list them in {empty} or give --device NAME"
     assert one_error(director("--inventory", empty, "worker", "--bench", "lab1", "--db", db, "--device", "local",
