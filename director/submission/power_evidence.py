@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
+from director.submission.describe import power_label
 from director.submission.findings import FAIL, PASS, WARN, Finding, finding
 from director.submission.rules import CLOCK_LIMIT_NS, PTD_SAMPLE_INTERVAL_NS, UNCERTAINTY_LIMIT
 from power.errors import FileFormatError
@@ -273,17 +274,7 @@ def edgepower_evidence(source: Source, windows: Dict[str, Window]) -> Evidence:
 
 
 def _edgepower_label(run: Dict[str, Any], path: str) -> Finding:
-    analyzer = run.get("analyzer") or {}
-    model = str(analyzer.get("model") or "unknown")
-    if model.lower() == "ptdaemon":
-        text = "measured through SPEC PTDaemon by edgepower, not by the official MLPerf power workflow " \
-               "(power-dev client/server)"
-    else:
-        text = f"measured by edgepower's own analyzer driver ({model}), not by the official MLPerf power " \
-               "workflow (PTDaemon + power-dev)"
-    if analyzer.get("simulated"):
-        text += "; the analyzer was simulated (analyzer.simulated true): these are not measurements of real power"
-    return finding("power.workflow", WARN, text, path)
+    return finding("power.workflow", WARN, power_label(run), path)
 
 
 def _edgepower_ranges(samples: List[Sample], offset_ns: int, path: str) -> Finding:
