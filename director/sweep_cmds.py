@@ -150,7 +150,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     names = ", ".join(b.name + (f" (tags {', '.join(b.tags)})" if b.tags else "") for b in boards)
     print(f"worker {bench}: boards {names}; store {store.path}; results in {results}", file=sys.stderr, flush=True)
     worker = Worker(store, bench, boards, results, inventory=args.inventory, known_hosts=args.known_hosts,
-                    lease_s=args.lease, on_sweep=lambda sweep_id: SweepView(store, sweep_id, sys.stderr, f"{sweep_id} "))
+                    lease_s=args.lease, on_sweep=lambda sweep_id: SweepView(store, sweep_id, sys.stderr, f"{sweep_id} "),
+                    on_problem=lambda text: print(f"worker {bench}: {text}", file=sys.stderr, flush=True))
     signal.signal(signal.SIGTERM, lambda number, frame: worker.stop("the worker was stopped (SIGTERM)"))
     with _logged(os.path.join(results, f"worker-{bench}.log")):
         try:

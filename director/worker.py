@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from devices.inventory import Inventory
-from director.errors import BadInput
+from director.errors import BadInput, DirectorError
 from director.store import LEASE_S, Store
 from director.sweepread import Wrong, name
 
 POLL_S = 5.0  # how often an idle worker looks for new work
+STORE_RETRY_MAX_S = 60.0  # the longest wait before trying an unreachable store again
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,10 @@ class Worker:
 
     def __init__(self, store: Store, bench: str, boards: Sequence[Board], results: str,
                  inventory: Optional[str] = None, known_hosts: Optional[str] = None, lease_s: float = LEASE_S,
-                 on_sweep: Optional[Callable[[str], Callable[[Any], None]]] = None) -> None:
-        # on_sweep(sweep_id) gives the progress callback for one sweep's runner (closed after, if it has close())
+                 on_sweep: Optional[Callable[[str], Callable[[Any], None]]] = None,
+                 on_problem: Optional[Callable[[str], None]] = None) -> None:
+        # on_sweep(sweep_id) gives the progress callback for one sweep's runner (closed after, if it has close());
+        # on_problem(text) hears of a store the worker cannot reach.
         self.store = store
         self.bench = bench
         self.boards = list(boards)
@@ -69,22 +72,38 @@ class Worker:
         self.known_hosts = known_hosts
         self.lease_s = lease_s
         self.on_sweep = on_sweep or (lambda sweep_id: lambda status: None)
+        self.on_problem = on_problem or (lambda text: None)
         self.attempts = 0  # attempts this worker started
         self._stop = threading.Event()
         self._runner: Any = None
 
     def serve(self, until_idle: bool = False, poll_s: float = POLL_S) -> None:
-        """Run jobs until stop() (or, until_idle, until no active sweep has work for these boards)."""
+        """Run jobs until stop() (or, until_idle, until no active sweep has work for these boards). A store
+        that cannot be reached (a database restart, the network) is tried again, less often each time."""
+        failures = 0
         while not self._stop.is_set():
-            worked = False
-            for sweep in reversed(self.store.sweeps()):  # oldest first
-                if self._stop.is_set():
-                    return
-                if sweep.state == "active" and has_work(self.store, sweep.sweep_id, self.boards, self.bench):
-                    worked = self._run(sweep.sweep_id) or worked
+            try:
+                worked = self._serve_once()
+                failures = 0
+            except DirectorError as e:
+                failures += 1
+                wait_s = min(STORE_RETRY_MAX_S, poll_s * 2 ** min(failures, 8))
+                self.on_problem(f"{e}; trying again in {wait_s:g} s")
+                self._stop.wait(wait_s)
+                continue
             if until_idle and not worked:
                 return
             self._stop.wait(0.0 if worked else poll_s)
+
+    def _serve_once(self) -> bool:
+        """One look at every active sweep, running what it has for these boards; whether any attempt ran."""
+        worked = False
+        for sweep in reversed(self.store.sweeps()):  # oldest first
+            if self._stop.is_set():
+                break
+            if sweep.state == "active" and has_work(self.store, sweep.sweep_id, self.boards, self.bench):
+                worked = self._run(sweep.sweep_id) or worked
+        return worked
 
     def _run(self, sweep_id: str) -> bool:
         from director.sweep import SweepLocked, SweepRunner

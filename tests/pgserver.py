@@ -64,6 +64,7 @@ class PgServer:
 
     root: Path
     bindir: Path
+    max_connections: int = 100
 
     def url(self, database: str = "postgres") -> str:
         """A postgresql:// URL to a database of this server, over its unix socket."""
@@ -78,10 +79,24 @@ class PgServer:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
-    def stop(self) -> None:
-        """Stop the server at once and remove its folder."""
+    def start_command(self) -> List[str]:
+        """pg_ctl start for this cluster (unix socket only)."""
+        return [str(self.bindir / "pg_ctl"), "-D", str(self.root / "data"), "-l", str(self.root / "postgres.log"), "-w",
+                "-t", "60", "start", "-o", f"-k {self.root} -c listen_addresses= -F -c max_connections="
+                f"{self.max_connections} -c shared_buffers=32MB"]
+
+    def down(self) -> None:
+        """Stop the server at once (as a crash would), keeping its cluster for up()."""
         subprocess.run([*_run_as(), str(self.bindir / "pg_ctl"), "-D", str(self.root / "data"), "-m", "immediate",
                         "-w", "stop"], capture_output=True, cwd="/")
+
+    def up(self) -> None:
+        """Start the server again after down()."""
+        subprocess.run([*_run_as(), *self.start_command()], capture_output=True, cwd="/", check=True)
+
+    def stop(self) -> None:
+        """Stop the server at once and remove its folder."""
+        self.down()
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -94,12 +109,11 @@ def start_pg(max_connections: int = 100) -> PgServer:
     root = Path(tempfile.mkdtemp(prefix="edgepower-pg-"))
     if run_as:
         shutil.chown(root, user=run_as[2])
-    server = PgServer(root, bindir)
+    server = PgServer(root, bindir, max_connections)
     steps = (
         [str(bindir / "initdb"), "-D", str(root / "data"), "-A", "trust", "-U", SUPERUSER, "-E", "UTF8",
          "--locale=C.UTF-8", "--no-sync"],
-        [str(bindir / "pg_ctl"), "-D", str(root / "data"), "-l", str(root / "postgres.log"), "-w", "-t", "60", "start",
-         "-o", f"-k {root} -c listen_addresses= -F -c max_connections={max_connections} -c shared_buffers=32MB"],
+        server.start_command(),
     )
     for step in steps:
         # cwd=/ : the unprivileged user may not be able to enter the caller's working folder.
