@@ -132,7 +132,7 @@ def _submit(args: argparse.Namespace) -> int:
     store = store_for(args)
     sweep_id = queue_sweep(store, spec, args.results)
     print(f"sweep {sweep_id}: {len(spec.jobs)} jobs queued in {store.path}; bench hosts run them with "
-          f"`director worker --bench NAME --db URL` (or this host with `director sweep resume {sweep_id}`)")
+          f"`director worker --bench NAME --store URL` (or this host with `director sweep resume {sweep_id}`)")
     return EXIT_OK
 
 

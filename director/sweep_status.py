@@ -6,6 +6,7 @@ the same table with the latest watts of each device's running session.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence
@@ -43,12 +44,14 @@ class SweepStatus:
     eta_s: float
     devices: List[DeviceLine]
     problems: List[Dict[str, Any]]
+    places: List[str]  # where the run folders are: "FOLDER", or "FOLDER on BENCH@HOST" for a worker's
 
     def to_json(self) -> Dict[str, Any]:
         """As JSON, for `sweep status --json`."""
         return {
             "sweep_id": self.sweep.sweep_id, "name": self.sweep.name, "state": self.sweep.state,
-            "note": self.sweep.note, "results": self.sweep.results, "counts": self.counts, "eta_s": self.eta_s,
+            "note": self.sweep.note, "results": self.sweep.results, "places": self.places, "counts": self.counts,
+            "eta_s": self.eta_s,
             "devices": [line.__dict__ for line in self.devices], "problems": self.problems,
         }
 
@@ -76,7 +79,19 @@ def sweep_status(store: Store, sweep_ref: str) -> SweepStatus:
     problems = [{"key": j.key, "state": j.state, "attempts": j.attempts, "reason": j.reason}
                 for j in jobs if j.state in ("failed", "invalid") or (j.state == "pending" and j.reason)]
     eta_s = max((line.left_s for line in lines), default=0.0)
-    return SweepStatus(sweep, store.counts(sweep.sweep_id), eta_s, lines, problems)
+    return SweepStatus(sweep, store.counts(sweep.sweep_id), eta_s, lines, problems, _places(store, sweep))
+
+
+def _places(store: Store, sweep: SweepRow) -> List[str]:
+    """The folders holding the sweep's runs: its own results folder, and each bench host's (named by its
+    workers' owner, "bench@host"), in the order they were first used."""
+    places = {}  # type: Dict[str, None]
+    for attempt in store.attempts(sweep.sweep_id):
+        if not attempt["folder"]:
+            continue
+        folder, owner = os.path.dirname(attempt["folder"]), str(attempt["owner"] or "")
+        places[folder if "@" not in owner else f"{folder} on {owner.rsplit(':', 1)[0]}"] = None
+    return list(places) or [sweep.results]
 
 
 def clock(seconds: Optional[float]) -> str:
@@ -100,7 +115,7 @@ def format_status(status: SweepStatus) -> str:
     note = f" ({sweep.note})" if sweep.note else ""
     out = [f"sweep {sweep.sweep_id}: {sweep.state}{note}",
            f"  {counts_line(status.counts)}; eta {clock(status.eta_s)}{_eta_note(sweep.state)}",
-           f"  results in {sweep.results}"]
+           f"  results in {'; '.join(status.places)}"]
     out += [device_line(line) for line in status.devices]
     for problem in status.problems[:20]:
         out.append(f"  {problem['state']}: {problem['key']} after {problem['attempts']} attempt(s): {problem['reason']}")

@@ -159,7 +159,11 @@ def test_three_bench_hosts_serve_one_sweep_and_a_killed_hosts_job_is_done_once_b
     # status and report from a host that holds no run folder and knows none of the boards.
     elsewhere = make_director(tmp_path / "office")
     status = elsewhere("sweep", "status", "pool", "--store", store_url, "--json")
-    assert json.loads(status.stdout)["counts"]["done"] == JOBS, status.stderr
+    shown = json.loads(status.stdout)
+    assert shown["counts"]["done"] == JOBS, status.stderr
+    assert sorted(place.split(" on ")[1].split("@")[0] for place in shown["places"]) == list(HOSTS)
+    assert all(place.startswith(str(tmp_path / place.split(" on ")[1].split("@")[0] / "results" / sweep.sweep_id))
+               for place in shown["places"])
     for host in hosts:  # the folders are out of reach: the report reads the store only
         host.results.rename(host.results.with_name("results.away"))
     out = tmp_path / "office" / "report"
