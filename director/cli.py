@@ -143,9 +143,12 @@ def headline(run: Dict[str, Any]) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from director.progress import progress_for
+    from director.run_recovery import abandoned_runs, recover_run
     from director.session import Session
 
     spec = _spec(args)
+    for folder in abandoned_runs(spec.results, spec.device):
+        print(f"director: {recover_run(folder, spec.inventory, spec.known_hosts)}", file=sys.stderr)
     display: Any = progress_for(sys.stderr, f"director run --device {spec.device}")
     session = Session(spec, on_progress=display)
     try:

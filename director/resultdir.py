@@ -10,8 +10,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Any, Dict, Iterable, Sequence
+from typing import Any, Dict, Iterable, Optional, Sequence
 
+from power.errors import PowerError
 from power.sample import Sample
 from power.spl import record_from_sample, write_spl
 
@@ -44,6 +45,23 @@ def write_pass_spl(
             rows.append(record_from_sample(shifted, mark))
     write_spl(path, rows)
     return len(rows)
+
+
+def write_run_spl(folder: str, record: Dict[str, Any], samples: Sequence[Sample]) -> Optional[str]:
+    """The spl.txt of each pass of a run that has its window recorded (passes.NAME.spl_window), from the run's
+    samples; None, or "cannot write PATH: why" for the first that could not be written."""
+    for name, entry in (record.get("passes") or {}).items():
+        window = entry.get("spl_window")
+        if not window:
+            continue
+        path = os.path.join(folder, name, "spl.txt")
+        mark = f"{record['run_id']}_{'ranging' if name == 'ranging' else 'testing'}"
+        try:
+            entry["spl_rows"] = write_pass_spl(path, samples, window["start_ns"], window["end_ns"], window["offset_ns"],
+                                               mark)
+        except (PowerError, OSError) as e:
+            return f"cannot write {path}: {e}"
+    return None
 
 
 def sanitize(value: Any) -> Any:

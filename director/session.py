@@ -17,7 +17,7 @@ import secrets
 import socket
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional
 
 from devices.errors import DeviceError
 from devices.inventory import Device, load_inventory
@@ -30,7 +30,8 @@ from director.figures import PassFigures, all_checks, check_json, official_check
 from director.gcquiet import quiet_gc
 from director.passes import fetch_pass_files, file_sha256, run_pass, stage_model
 from director.power_setup import OpenAnalyzer, describe, open_bound_analyzer
-from director.resultdir import plot_run, sanitize, summary_row, write_json, write_pass_spl
+from director.resultdir import plot_run, sanitize, summary_row, write_json, write_run_spl
+from director.run_recovery import lock_run_folder
 from director.runspec import RunSpec, check_loadgen_model, check_model
 from director.ssh import transport_for
 from director.store import open_store
@@ -85,7 +86,7 @@ class Session:
         self._transport: Optional[Transport] = None
         self._client: Optional[AgentClient] = None
         self._cancel_reason: Optional[str] = None
-        self._spl_passes: List[Tuple[str, str, int, int, int]] = []  # name, folder, host start/end ns, offset ns
+        self._lock: Optional[int] = None
 
     def cancel(self, reason: str = "cancelled") -> None:
         """Ask the session to stop at its next step (from another thread); a running pass is cancelled
@@ -133,6 +134,7 @@ class Session:
         store_target(spec.database or os.path.join(spec.results, "results.db"))  # a bad URL now, not after the run
         try:
             os.makedirs(self.folder)
+            self._lock = lock_run_folder(self.folder)
         except OSError as e:
             raise BadInput(f"cannot create the result folder {self.folder}: {e.strerror or e}") from e
         self.record = {
@@ -160,6 +162,7 @@ class Session:
         finally:
             self._shutdown()
             unwritten = self._finish()
+            os.close(self._lock)
         if error is None and unwritten is not None:  # measured, but its record could not be kept
             error = unwritten
             self.record["status"], self.record["reason"] = "failed", str(unwritten)
@@ -332,7 +335,10 @@ class Session:
         entry["clock"] = {"before": sync_before.to_json(), "after": sync_after.to_json(), "offset_ns": offset_ns}
         self.monitor.wait_for(window["last_complete_ns"] - offset_ns, 5.0)
         samples = self.monitor.samples()
-        self._spl_passes.append((name, local, outcome.host_started_ns, outcome.host_ended_ns, offset_ns))
+        # Kept in run.json at once: should the director die now, the next run writes this pass's spl.txt.
+        entry["spl_window"] = {"start_ns": outcome.host_started_ns, "end_ns": outcome.host_ended_ns,
+                               "offset_ns": offset_ns}
+        self._save()
         figures = pass_figures(name, result, samples, offset_ns, self._idle_figure(), self._analyzer.accuracy)
         entry["figures"] = figures.to_json()
         entry["checks"] = [check_json(official_check(figures))]
@@ -411,17 +417,13 @@ class Session:
     def _write_spl(self, samples: List[Any]) -> Optional[DirectorError]:
         """Each pass's spl.txt, written at the end so the samples after a pass's window (taken while the
         session goes on) show the window inside the sampled span; the error when one cannot be written."""
-        for name, folder, start_ns, end_ns, offset_ns in self._spl_passes:
-            path = os.path.join(folder, "spl.txt")
-            mark = f"{self.run_id}_{'ranging' if name == 'ranging' else 'testing'}"
-            try:
-                self.record["passes"][name]["spl_rows"] = write_pass_spl(path, samples, start_ns, end_ns, offset_ns, mark)
-            except (PowerError, OSError) as e:
-                log.error("%s: %s", self.run_id, e)
-                if self.record.get("status") not in ("failed", "cancelled"):  # an earlier reason stays first
-                    self.record["status"], self.record["reason"] = "failed", f"cannot write {path}: {e}"
-                return DirectorError(f"cannot write {path}: {e}")
-        return None
+        problem = write_run_spl(self.folder, self.record, samples)
+        if problem is None:
+            return None
+        log.error("%s: %s", self.run_id, problem)
+        if self.record.get("status") not in ("failed", "cancelled"):  # an earlier reason stays first
+            self.record["status"], self.record["reason"] = "failed", problem
+        return DirectorError(problem)
 
     def _finish(self) -> Optional[DirectorError]:
         """Write each pass's spl.txt, run.json and the database row; the error when spl.txt or run.json could

@@ -25,6 +25,7 @@ from director.errors import Cancelled, DirectorError
 from director.gcquiet import quiet_gc
 from director.lease import Heartbeat
 from director.resultdir import summary_row
+from director.run_recovery import recover_run
 from director.runspec import RunSpec
 from director.session import Progress, Session
 from director.store import LEASE_S, Claim, JobRow, Store
@@ -213,7 +214,10 @@ class SweepRunner:
                               run=summary_row(run), not_before_ns=0)
             log.info("%s: adopted run %s finished before the director stopped", job.key, run.get("run_id"))
             return
-        cancel_leftover(job, self.inventory_path, self.known_hosts)
+        if run is not None and run.get("status") == "running":  # its passes cancelled, its spl.txt written, its record closed
+            log.info("%s: %s", job.key, recover_run(str(job.folder), self.inventory_path, self.known_hosts))
+        else:
+            cancel_leftover(job, self.inventory_path, self.known_hosts)
         self.store.interrupted(job, "the director stopped during this attempt; its data stays in "
                                     f"{job.folder or 'no folder yet'}")
         log.info("%s: interrupted attempt %d goes back to the queue", job.key, job.attempts)

@@ -32,27 +32,32 @@ def read_run(folder: Optional[str]) -> Optional[Dict[str, Any]]:
 
 def cancel_leftover(job: JobRow, inventory: Optional[str], known_hosts: Optional[str]) -> None:
     """Stop the passes of a job's last run that a dead director left running, so they do not load the next job."""
+    if job.run_id:
+        cancel_passes(job.board or job.device, job.run_id, inventory, known_hosts)  # a pool's job: its board
+
+
+def cancel_passes(device_name: str, run_id: str, inventory: Optional[str], known_hosts: Optional[str]) -> bool:
+    """Cancel a run's passes (ranging, run_1) on its device, wherever they stand; whether the device was reached."""
     from director.agent_client import agent_for
     from director.ssh import transport_for
 
-    if not job.run_id:
-        return
     try:
-        device = load_inventory(inventory).get(job.board or job.device)  # a pool's job ran on one of its boards
+        device = load_inventory(inventory).get(device_name)
         with transport_for(device, known_hosts=known_hosts) as transport:
             client = agent_for(transport, device.python, device.workdir, env=dict(device.env))
             try:
                 for name in ("ranging", "run_1"):
                     try:
-                        state = client.cancel(f"{job.run_id}-{name}")
-                        log.info("%s: leftover pass %s-%s is %s", job.key, job.run_id, name, state)
+                        state = client.cancel(f"{run_id}-{name}")
+                        log.info("%s: leftover pass %s-%s is %s", run_id, run_id, name, state)
                     except DirectorError:
                         pass  # that pass never started
             finally:
                 client.close()
+        return True
     except (DirectorError, DeviceError) as e:
-        log.warning("%s: could not reach %s to stop what the last attempt left running: %s", job.key,
-                    job.board or job.device, e)
+        log.warning("%s: could not reach %s to stop what the run left running: %s", run_id, device_name, e)
+        return False
 
 
 def boot_id(device: str, inventory: Optional[str], known_hosts: Optional[str]) -> Optional[str]:

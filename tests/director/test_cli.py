@@ -12,8 +12,9 @@ import signal
 import sqlite3
 import time
 from pathlib import Path
-from typing import Dict, Iterator
+from typing import Dict, Iterator, List
 
+import psutil
 import pytest
 
 from power.samples_csv import read_samples_csv
@@ -209,3 +210,58 @@ def test_interrupting_a_run_keeps_what_was_measured(director, tmp_path):
     db = sqlite3.connect(str(results / "results.db"))
     assert db.execute("SELECT status FROM runs WHERE run_id = ?", (run["run_id"],)).fetchall() == [("failed",)]
     assert ERROR not in stderr
+
+
+def _processes_with(text: str) -> List[psutil.Process]:
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        if any(text in part for part in process.info.get("cmdline") or []):
+            found.append(process)
+    return found
+
+
+def test_a_killed_run_is_put_in_order_by_the_next_run_on_its_device(director, tmp_path):
+    """kill -9 of `director run` during its testing pass leaves that pass running on the board and no spl.txt;
+    the next run on the device cancels the pass, writes the finished ranging pass's spl.txt from samples.csv
+    and marks the run interrupted."""
+    results = tmp_path / "results"
+    proc = director.start("run", "--device", "local", "--analyzer", "sim", "--setting", "min_duration=6000",
+                          "--settle", "0.3", "--idle", "1", "--calibration", "0.3", "--results", results)
+    try:
+        deadline = time.monotonic() + 120
+        killed = None
+        while killed is None and time.monotonic() < deadline:
+            for path in results.glob("*/run.json"):
+                try:
+                    run = json.loads(path.read_text())
+                except ValueError:
+                    continue
+                ranging = run.get("passes", {}).get("ranging", {})
+                if run.get("phase") == "run_1" and "spl_window" in ranging and _processes_with(f"{run['run_id']}-run_1"):
+                    killed = run
+            time.sleep(0.1)
+        assert killed is not None, "the run never reached its testing pass"
+        proc.kill()
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    folder, pass_id = Path(killed["folder"]), f"{killed['run_id']}-run_1"
+    assert _processes_with(pass_id) and not (folder / "ranging" / "spl.txt").exists()
+    second = director("run", "--device", "local", "--analyzer", "sim", *QUICK, "--ranges", "300,0.5",
+                      "--results", results, timeout=180)
+    assert second.returncode == 0, second.stderr
+    notes = [line for line in second.stderr.splitlines() if line.startswith("director: run ")]
+    assert notes == [f"director: run {killed['run_id']} was left running by a director that stopped: its passes on "
+                     "local cancelled; spl.txt of ranging written from samples.csv"]
+    deadline = time.monotonic() + 15
+    while _processes_with(pass_id) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _processes_with(pass_id)
+    run = json.loads((folder / "run.json").read_text())
+    assert (run["status"], run["reason"]) == ("interrupted", "the director stopped during run_1")
+    rows = (folder / "ranging" / "spl.txt").read_text().splitlines()
+    assert len(rows) == run["passes"]["ranging"]["spl_rows"] > 10 and rows[0].startswith("Time,")
+    third = director("run", "--device", "local", "--analyzer", "sim", *QUICK, "--ranges", "300,0.5",
+                     "--results", results, timeout=180)
+    assert third.returncode == 0 and "left running" not in third.stderr  # put in order once

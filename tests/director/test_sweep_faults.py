@@ -216,6 +216,7 @@ def test_kill_9_of_the_director_then_resume_does_every_job_exactly_once(tmp_path
     assert lost["folder"] and lost["reason"].startswith("the director stopped during this attempt")
     # What the killed attempt had measured is still on disk, and its retry measured anew elsewhere.
     assert (Path(lost["folder"]) / "samples.csv").stat().st_size > 0
+    assert json.loads((Path(lost["folder"]) / "run.json").read_text())["status"] == "interrupted"
     retry = next(a for a in attempts if a["key"] == victim and a["outcome"] == "done")
     assert retry["folder"] != lost["folder"] and (Path(retry["folder"]) / "run.json").exists()
     assert "Traceback" not in resumed.stderr
