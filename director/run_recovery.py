@@ -11,7 +11,6 @@ from samples.csv, and marks the run `interrupted`.
 from __future__ import annotations
 
 import fcntl
-import logging
 import os
 from typing import List, Optional
 
@@ -19,8 +18,6 @@ from director.resultdir import sanitize, write_json, write_run_spl
 from director.sweep_recovery import cancel_passes, read_run
 from power.errors import PowerError
 from power.samples_csv import read_samples_csv
-
-log = logging.getLogger(__name__)
 
 LOCK_NAME = ".session.lock"
 

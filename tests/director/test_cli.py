@@ -17,6 +17,7 @@ from typing import Dict, Iterator, List
 import psutil
 import pytest
 
+from director.run_recovery import abandoned_runs
 from power.samples_csv import read_samples_csv
 from tests.director.commandline import (
     ERROR, PROGRESS_LINE, QUICK, REPO, Director, board_toml, make_director, one_error,
@@ -225,7 +226,7 @@ def test_a_killed_run_is_put_in_order_by_the_next_run_on_its_device(director, tm
     the next run on the device cancels the pass, writes the finished ranging pass's spl.txt from samples.csv
     and marks the run interrupted."""
     results = tmp_path / "results"
-    proc = director.start("run", "--device", "local", "--analyzer", "sim", "--setting", "min_duration=6000",
+    proc = director.start("run", "--device", "local", "--analyzer", "sim", "--setting", "min_duration=3000",
                           "--settle", "0.3", "--idle", "1", "--calibration", "0.3", "--results", results)
     try:
         deadline = time.monotonic() + 120
@@ -262,6 +263,4 @@ def test_a_killed_run_is_put_in_order_by_the_next_run_on_its_device(director, tm
     assert (run["status"], run["reason"]) == ("interrupted", "the director stopped during run_1")
     rows = (folder / "ranging" / "spl.txt").read_text().splitlines()
     assert len(rows) == run["passes"]["ranging"]["spl_rows"] > 10 and rows[0].startswith("Time,")
-    third = director("run", "--device", "local", "--analyzer", "sim", *QUICK, "--ranges", "300,0.5",
-                     "--results", results, timeout=180)
-    assert third.returncode == 0 and "left running" not in third.stderr  # put in order once
+    assert abandoned_runs(str(results), "local") == []  # put in order once: the next run leaves it alone
