@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Tuple
 
 from devices.errors import DeviceError
@@ -20,7 +20,7 @@ from director.lab_results import utc_text
 from director.ssh import transport_for
 from director.store import Store
 from director.sweep import DeviceStatus, SweepLocked, SweepRunner, queue_sweep
-from director.sweep_status import DeviceLine, clock, counts_line, sweep_status
+from director.sweep_status import DeviceLine, clock, counts_line, sweep_status, with_live
 from director.sweepspec import SweepSpec, check_power_modes, load_sweep_spec
 from power.errors import PowerError
 
@@ -114,10 +114,7 @@ def sweep_detail(store: Optional[Store], ref: str, handle: Optional["SweepHandle
     except DirectorError as e:
         return SweepDetail(ref, "", "", "", "", "", 0.0, clock(None), (), (), error=str(e))
     live = handle.latest() if handle is not None and handle.sweep_id == status.sweep.sweep_id else {}
-    devices: List[DeviceLine] = []
-    for line in status.devices:
-        running = live.get(line.board or line.device)  # the runner reports by board (a pool's job has one)
-        devices.append(replace(line, live_w=running.live_w) if running and running.key == line.key else line)
+    devices = with_live(status.devices, live)
     lines = tuple(JobLine(j.seq, j.key, j.device, j.state, j.attempts, j.max_attempts,
                           (j.phase or "") if j.state == "running" else "", j.reason or "") for j in jobs)
     sweep = status.sweep

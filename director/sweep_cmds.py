@@ -16,7 +16,8 @@ from typing import IO, Any, Dict, Iterator, Optional
 from devices.inventory import load_inventory
 from director.errors import EXIT_FAILED, EXIT_INVALID, BadInput
 from director.store import LEASE_S, Store, open_store
-from director.sweep_status import clock, counts_line, device_line, format_status, rows_for_report, sweep_status
+from director.sweep_status import (clock, counts_line, device_line, format_status, rows_for_report, sweep_status,
+                                   with_live)
 from director.sweepspec import SweepSpec, check_power_modes, format_plan, load_sweep_spec
 from director.worker import POLL_S
 
@@ -260,9 +261,7 @@ class SweepView:
     def _render(self) -> str:
         status = sweep_status(self.store, self.sweep_id)
         lines = [f"sweep {self.sweep_id}: {counts_line(status.counts)}; eta {clock(status.eta_s)}"]
-        for line in status.devices:
-            live = self._latest.get(line.board or line.device)
-            lines.append(device_line(line, live.live_w if live and live.key == line.key else None))
+        lines += [device_line(line) for line in with_live(status.devices, self._latest)]
         return "\n".join(lines)
 
     def close(self) -> None:

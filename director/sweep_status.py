@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from director.store import Store, SweepRow
@@ -134,10 +134,20 @@ def holder(line: DeviceLine) -> str:
     return where + (f" by {line.owner}" if line.owner and "@" in line.owner else "")
 
 
-def device_line(line: DeviceLine, live_w: Optional[float] = None) -> str:
+def with_live(lines: Sequence[DeviceLine], latest: Mapping[str, Any]) -> List[DeviceLine]:
+    """The lines with live_w from a runner's latest status per board (director.sweep.DeviceStatus), where it is
+    about the line's job."""
+    out = []
+    for line in lines:
+        running = latest.get(line.board or line.device)  # the runner reports by board (a pool's job has one)
+        out.append(replace(line, live_w=running.live_w) if running and running.key == line.key else line)
+    return out
+
+
+def device_line(line: DeviceLine) -> str:
     """'  board1  run_1  0:01:02  board1/tiny/...  (attempt 1; 3 left, 0:04:00)', with ' on BOARD' for a pool's
     job and ' by OWNER' for a job another process holds (a bench host's worker)."""
-    watts = f" {live_w:7.3f} W" if live_w is not None else ""
+    watts = f" {line.live_w:7.3f} W" if line.live_w is not None else ""
     if line.key:
         return (f"  {line.device:<12} {line.phase:<11} {clock(line.elapsed_s)}{watts}  {line.key} "
                 f"(attempt {line.attempt}{holder(line)}; {line.left} left, {clock(line.left_s)})")
@@ -151,9 +161,10 @@ def rows_for_report(store: Store, sweep_ref: str) -> Sequence[Dict[str, Any]]:
     from director.sweep_recovery import read_run
 
     sweep = store.sweep(sweep_ref)
-    runs = {row.run_id: row for row in store.runs_of([j.run_id for j in store.jobs(sweep.sweep_id) if j.run_id])}
+    jobs = store.jobs(sweep.sweep_id)
+    runs = {row.run_id: row for row in store.runs_of([j.run_id for j in jobs if j.run_id])}
     rows = []
-    for job in store.jobs(sweep.sweep_id):
+    for job in jobs:
         row = runs.get(job.run_id or "") if job.state in ("done", "invalid") else None
         run = row.get("report") if row is not None else None
         if run is None and job.state in ("done", "invalid"):
