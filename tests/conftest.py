@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
+
+from tests.missing import missing
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
@@ -15,8 +16,5 @@ SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
 def shared_fixtures() -> Path:
     """../shared/fixtures, read in place; skipped where absent, a failure under CI=true."""
     if not SHARED_FIXTURES.is_dir():
-        message = f"public MLPerf fixtures not found at {SHARED_FIXTURES} (they live beside the repository)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        missing(f"public MLPerf fixtures not found at {SHARED_FIXTURES} (they live beside the repository)")
     return SHARED_FIXTURES

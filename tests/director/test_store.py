@@ -6,6 +6,7 @@ Every test runs on SQLite (a file in tmp_path) and on PostgreSQL (a fresh databa
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -24,6 +25,7 @@ from director.lease import Heartbeat
 from director.store import Store, open_store
 from director.store_engine import engine_for, redact_url
 from director.store_schema import MIGRATIONS, SCHEMA_VERSION
+from tests.missing import missing
 from tests.queueworker import run_row
 
 REPO = Path(__file__).resolve().parents[2]
@@ -229,7 +231,8 @@ def test_bad_urls_are_one_clear_line(tmp_path):
     assert redact_url("postgresql://lab@db/q?password=pw&sslmode=require") == \
         "postgresql://lab@db/q?password=***&sslmode=require"
     assert redact_url("sqlite:///results/results.db") == "sqlite:///results/results.db"
-    pytest.importorskip("psycopg")
+    if importlib.util.find_spec("psycopg") is None:
+        missing("psycopg not installed (pip install 'psycopg[binary]>=3.1')")
     with pytest.raises(DirectorError) as error:
         open_store(f"postgresql://u:secret@/db?host={tmp_path}&connect_timeout=2")
     message = str(error.value)

@@ -16,6 +16,7 @@ import pytest
 
 from power.simulators.meter import ManualClock
 from power.simulators.serve import Link, PtyServer, Rfc2217Server, TcpServer, build
+from tests.missing import missing
 
 
 @pytest.fixture
@@ -101,10 +102,7 @@ def ser2net_wt310e(sim_pty: Callable[..., PtyServer], tmp_path: Path) -> Iterato
     under CI=true (.ci/run installs it)."""
     binary = shutil.which("ser2net") or ("/usr/sbin/ser2net" if os.path.exists("/usr/sbin/ser2net") else None)
     if binary is None:
-        reason = "ser2net not installed (apt-get install ser2net)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        missing("ser2net not installed (apt-get install ser2net)")
     pty = sim_pty("WT310E")
     with socket.socket() as probe:
         probe.bind((SER2NET_ADDRESS, 0))
